@@ -173,7 +173,3 @@ func (m *Model) HasPoint(id string) bool {
 	pts := m.Points()
 	return i < len(pts) && pts[i] == id
 }
-
-type compiled struct {
-	points map[string]struct{}
-}
