@@ -149,7 +149,9 @@ func Run(t *testing.T, cfg Config) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		done := make(chan error, 1)
-		go func() { done <- c.Run(ctx, collect.SinkFunc(func(context.Context, []model.Sample) error { return nil })) }()
+		go func() {
+			done <- c.Run(ctx, collect.SinkFunc(func(context.Context, []model.Sample) error { return nil }))
+		}()
 		select {
 		case err := <-done:
 			if err != nil && !errors.Is(err, context.Canceled) {
