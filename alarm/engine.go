@@ -560,6 +560,11 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 				addErr(di, od, "suppress_when", d.SuppressWhen, "invalid expression: %v", err)
 			}
 			cd.sup = p
+			if p != nil {
+				for _, id := range exprPoints(p) {
+					pointIdx(id)
+				}
+			}
 			t.withSup = append(t.withSup, int32(len(t.defs)))
 		}
 		cd.corrKey = corrKey(d.Tags, e.cfg.corrTags)
@@ -686,6 +691,7 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 	for i := range t.conds {
 		c := &t.conds[i]
 		c.life.Priority = c.prio
+		c.life.State = StateNormal
 	}
 	return t, nil
 }

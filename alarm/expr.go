@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -39,4 +40,29 @@ func compileExpr(src string, env *exprEnv) (*vm.Program, error) {
 			return env.active(args[0].(string)), nil
 		}, new(func(string) bool)),
 	)
+}
+
+type pointRefs struct{ ids []string }
+
+func (v *pointRefs) Visit(n *ast.Node) {
+	call, ok := (*n).(*ast.CallNode)
+	if !ok || len(call.Arguments) == 0 {
+		return
+	}
+	id, ok := call.Callee.(*ast.IdentifierNode)
+	if !ok || (id.Value != "point" && id.Value != "good") {
+		return
+	}
+	if s, ok := call.Arguments[0].(*ast.StringNode); ok {
+		v.ids = append(v.ids, s.Value)
+	}
+}
+
+// exprPoints returns the literal point ids a program reads with point() or
+// good(), so the engine tracks those points.
+func exprPoints(p *vm.Program) []string {
+	var v pointRefs
+	n := p.Node()
+	ast.Walk(&n, &v)
+	return v.ids
 }
