@@ -1,0 +1,151 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/voltage-ems/ems/model"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func batchOf(start, n int) *Batch {
+	b := NewBatch(n)
+	for i := 0; i < n; i++ {
+		b.Samples = append(b.Samples, model.Sample{Point: "p", Value: float64(start + i)})
+	}
+	return b
+}
+
+// TestBlockLosesNothingDropOldestCounts runs a fast and a blocked slow
+// consumer. The Block consumer must see every sample in order; the
+// DropOldest consumer must see the newest ones, in order, and the dropped
+// count must make up exactly the difference.
+func TestBlockLosesNothingDropOldestCounts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		var mu sync.Mutex
+		var blockSeen, dropSeen []float64
+		block := &Consumer{Name: "history", Policy: Block, Size: 2, Samples: true, Handle: func(_ context.Context, b *Batch) {
+			<-gate
+			mu.Lock()
+			for _, s := range b.Samples {
+				blockSeen = append(blockSeen, s.Value)
+			}
+			mu.Unlock()
+		}}
+		drop := &Consumer{Name: "relay", Policy: DropOldest, Size: 3, Samples: true, Handle: func(_ context.Context, b *Batch) {
+			<-gate
+			mu.Lock()
+			for _, s := range b.Samples {
+				dropSeen = append(dropSeen, s.Value)
+			}
+			mu.Unlock()
+		}}
+		p := New(block, drop)
+		p.Start(context.Background())
+		const batches, size = 20, 10
+		published := make(chan struct{})
+		go func() {
+			for i := 0; i < batches; i++ {
+				if err := p.Publish(context.Background(), batchOf(i*size, size)); err != nil {
+					t.Errorf("publish: %v", err)
+				}
+			}
+			close(published)
+		}()
+		synctest.Wait()
+		// The publisher is now blocked by the Block consumer: one batch in
+		// each handler, 2 queued in history. The drop consumer has dropped
+		// what did not fit.
+		if st := block.Stats(); st.Depth != 2 || st.Dropped != 0 {
+			t.Fatalf("block stats while stalled = %+v", st)
+		}
+		close(gate)
+		<-published
+		p.Close()
+		if len(blockSeen) != batches*size {
+			t.Fatalf("block consumer saw %d samples, want %d", len(blockSeen), batches*size)
+		}
+		for i, v := range blockSeen {
+			if v != float64(i) {
+				t.Fatalf("block consumer order broken at %d: %g", i, v)
+			}
+		}
+		st := drop.Stats()
+		if got := uint64(len(dropSeen)) + st.Dropped; got != batches*size {
+			t.Fatalf("drop consumer: seen %d + dropped %d != %d", len(dropSeen), st.Dropped, batches*size)
+		}
+		if st.Dropped == 0 {
+			t.Fatal("drop consumer dropped nothing although it was stalled")
+		}
+		for i := 1; i < len(dropSeen); i++ {
+			if dropSeen[i] <= dropSeen[i-1] {
+				t.Fatalf("drop consumer order broken: %g after %g", dropSeen[i], dropSeen[i-1])
+			}
+		}
+		if dropSeen[len(dropSeen)-1] != batches*size-1 {
+			t.Fatalf("newest sample lost: last seen %g", dropSeen[len(dropSeen)-1])
+		}
+		if st.Processed != uint64(len(dropSeen)) {
+			t.Fatalf("processed counter %d != seen %d", st.Processed, len(dropSeen))
+		}
+	})
+}
+
+func TestBlockHonoursContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		c := &Consumer{Name: "h", Policy: Block, Size: 1, Samples: true, Handle: func(context.Context, *Batch) { <-gate }}
+		p := New(c)
+		p.Start(context.Background())
+		_ = p.Publish(context.Background(), batchOf(0, 1)) // in the handler
+		_ = p.Publish(context.Background(), batchOf(1, 1)) // queued
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err := p.Publish(ctx, batchOf(2, 5))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("publish to a full Block queue = %v, want deadline exceeded", err)
+		}
+		if st := c.Stats(); st.Dropped != 5 {
+			t.Fatalf("dropped = %d, want 5", st.Dropped)
+		}
+		close(gate)
+		p.Close()
+		if err := p.Publish(context.Background(), batchOf(0, 3)); !errors.Is(err, ErrClosed) {
+			t.Fatalf("publish after close = %v", err)
+		}
+		if st := c.Stats(); st.Dropped != 8 || st.Processed != 2 {
+			t.Fatalf("stats after close = %+v", st)
+		}
+	})
+}
+
+func TestTicksAndSelection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ticks, samples, events, streamed int
+		c := &Consumer{Name: "alarm", Size: 4, Samples: true, Interval: 100 * time.Millisecond,
+			Handle: func(_ context.Context, b *Batch) { samples += len(b.Samples); events += len(b.Events) },
+			Tick:   func(context.Context, time.Time) { ticks++ }}
+		e := &Consumer{Name: "stream", Size: 4, Events: true, Handle: func(_ context.Context, b *Batch) { streamed += len(b.Events) }}
+		p := New(c, e)
+		p.Start(context.Background())
+		_ = p.Publish(context.Background(), batchOf(0, 3))
+		ev := NewBatch(0)
+		ev.Events = []model.Event{{Kind: model.EventAlarmRaised}}
+		_ = p.Publish(context.Background(), ev)
+		time.Sleep(time.Second + time.Millisecond)
+		p.CloseConsumers("alarm")
+		p.CloseConsumers("stream")
+		if ticks != 10 || samples != 3 || events != 0 || streamed != 1 {
+			t.Fatalf("ticks=%d samples=%d events=%d streamed=%d, want 10, 3, 0, 1", ticks, samples, events, streamed)
+		}
+	})
+}
