@@ -40,8 +40,9 @@ type Collector struct {
 	excluded []Excluded
 
 	state atomic.Int32 // 0 new, 1 running, 2 stopped
-	jobs  chan *job
-	done  chan struct{}
+	jobs    chan *job
+	started chan struct{} // closed when Run starts
+	done    chan struct{} // closed when Run returns
 }
 
 const (
@@ -96,7 +97,7 @@ func New(cfg Config, opts ...Option) (*Collector, error) {
 			return nil, err
 		}
 	}
-	c := &Collector{cfg: cfg.withDefaults(), onEvent: o.onEvent, mkLink: o.mkLink, jobs: make(chan *job), done: make(chan struct{})}
+	c := &Collector{cfg: cfg.withDefaults(), onEvent: o.onEvent, mkLink: o.mkLink, jobs: make(chan *job), started: make(chan struct{}), done: make(chan struct{})}
 	c.cfg.file = cfg.file
 	c.log = o.log
 	if c.log == nil {
@@ -186,6 +187,7 @@ func (c *Collector) Run(ctx context.Context, sink collect.Sink) error {
 		c.state.Store(stateStopped)
 		close(c.done)
 	}()
+	close(c.started)
 	l, err := c.mkLink(&c.cfg)
 	if err != nil {
 		return err
@@ -633,11 +635,18 @@ func (c *Collector) isReadable(id string) bool {
 
 // submit hands a write to the worker and waits for its result.
 func (c *Collector) submit(ctx context.Context, b *boundPoint, raw float64) error {
-	if c.state.Load() != stateRunning {
-		if c.state.Load() == stateStopped {
+	switch c.state.Load() {
+	case stateStopped:
+		return collect.ErrClosed
+	case stateNew:
+		// Run may be starting in another goroutine: wait for it.
+		select {
+		case <-c.started:
+		case <-c.done:
 			return collect.ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrNotRunning, ctx.Err())
 		}
-		return ErrNotRunning
 	}
 	j := &job{ctx: ctx, b: b, raw: raw, done: make(chan error, 1)}
 	select {

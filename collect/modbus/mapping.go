@@ -167,7 +167,7 @@ func ParseMapping(file string, line int, kind model.Kind, fields map[string]stri
 			m.DataType = t
 			m.typeGiven = true
 		}
-	} else if fcOK && (isBitFunction(m.Function) || m.Kind == model.Signal || m.Kind == model.Control) {
+	} else if fcOK && (isBitFunction(m.Function) || m.Kind == model.Signal) {
 		m.DataType = model.Bool
 	} else if fcOK {
 		m.DataType = model.Uint16
