@@ -80,7 +80,7 @@ type ring struct {
 	closed   bool
 	drops    Drops
 
-	ready chan struct{} // has a value while the ring is not empty (cap 1)
+	ready   chan struct{} // has a value while the ring is not empty (cap 1)
 	room    chan struct{} // closed and replaced when room is made and someone waits
 	waiters int           // pushes blocked on room
 }

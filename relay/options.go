@@ -15,29 +15,28 @@ import (
 type Option func(*config) error
 
 type config struct {
-	name          string
-	points        globs
-	eventKinds    globs
-	noSamples     bool
-	noEvents      bool
-	formatter     Formatter
-	maxMsgs       int
-	maxBytes      int
-	overflow      Overflow
-	spoolDir      string
-	limit         rate.Limit
-	burst         int
-	breakerFails  uint32
-	breakerOpen   time.Duration
-	retryMin      time.Duration
-	retryMax      time.Duration
-	batchSize     int
-	sendTimeout   time.Duration
-	drainTimeout  time.Duration
-	logger        *slog.Logger
-	registerer    prometheus.Registerer
-	executor      Executor
-	jitterDisable bool
+	name         string
+	points       globs
+	eventKinds   globs
+	noSamples    bool
+	noEvents     bool
+	formatter    Formatter
+	maxMsgs      int
+	maxBytes     int
+	overflow     Overflow
+	spoolDir     string
+	limit        rate.Limit
+	burst        int
+	breakerFails uint32
+	breakerOpen  time.Duration
+	retryMin     time.Duration
+	retryMax     time.Duration
+	batchSize    int
+	sendTimeout  time.Duration
+	drainTimeout time.Duration
+	logger       *slog.Logger
+	registerer   prometheus.Registerer
+	executor     Executor
 }
 
 func defaultConfig() config {

@@ -456,9 +456,11 @@ func (p *Pipeline) Close() error {
 			errs = append(errs, err)
 		}
 	} else {
-		if p.cfg.drainTimeout > 0 && p.connected.Load() {
+		if n, _ := p.ring.len(); p.cfg.drainTimeout > 0 && n+p.Stats().Pending > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.drainTimeout)
-			p.loop(ctx, true)
+			if p.connected.Load() || p.connect(ctx) == nil {
+				p.loop(ctx, true)
+			}
 			cancel()
 		}
 		left := p.takeAll()

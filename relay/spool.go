@@ -57,8 +57,7 @@ func (p *Pipeline) writeSpool() error {
 	enc := json.NewEncoder(w)
 	for i := range msgs {
 		m := &msgs[i]
-		if err = enc.Encode(spoolRecord{Kind: m.Kind, Point: m.Point, Value: m.Value, Quality: m.Quality, Event: m.Event,
-			Time: m.Time, Key: m.Key, Topic: m.Topic, Payload: m.Payload, Headers: m.Headers}); err != nil {
+		if err = enc.Encode(spoolRecord(*m)); err != nil {
 			break
 		}
 	}
@@ -114,8 +113,7 @@ func (p *Pipeline) loadSpool() error {
 		if r.Kind != KindSample && r.Kind != KindEvent {
 			return &model.ConfigError{File: path, Line: line, Field: "k", Value: fmt.Sprint(r.Kind), Msg: "unknown message kind"}
 		}
-		msgs = append(msgs, Message{Kind: r.Kind, Point: r.Point, Value: r.Value, Quality: r.Quality, Event: r.Event,
-			Time: r.Time, Key: r.Key, Topic: r.Topic, Payload: r.Payload, Headers: r.Headers})
+		msgs = append(msgs, Message(r))
 	}
 	if err := sc.Err(); err != nil {
 		return &model.ConfigError{File: path, Line: line + 1, Msg: "reading spool: " + err.Error()}
