@@ -303,6 +303,7 @@ func loadDefs(data []byte, name string) ([]Definition, []*yaml.Node, error) {
 		}
 	}
 	if err := errs.Err(); err != nil {
+		sortErrs(errs)
 		return nil, nil, err
 	}
 	return f.Alarms, nodes, nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -456,7 +457,8 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 	var expanded []Definition
 	for di := range defs {
 		d := &defs[di]
-		for _, ce := range d.validate() {
+		verrs := d.validate()
+		for _, ce := range verrs {
 			if di < len(src) && src[di].file != "" {
 				locateAny(ce, src[di])
 			}
@@ -467,6 +469,9 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 		}
 		seenDef[d.ID] = true
 		e.checkDelays(d, func(field, value, msg string) { addErr(di, d, field, value, "%s", msg) })
+		if len(verrs) > 0 {
+			continue // not safe to compile
+		}
 		if d.Template == "" {
 			expanded = append(expanded, *d)
 			origins = append(origins, di)
@@ -500,9 +505,6 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 			expanded = append(expanded, x)
 			origins = append(origins, di)
 		}
-	}
-	if len(errs) > 0 {
-		return nil, errs
 	}
 	pointIdx := func(id string) int32 {
 		if i, ok := t.pindex[id]; ok {
@@ -678,6 +680,7 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 		}
 	}
 	if len(errs) > 0 {
+		sortErrs(errs)
 		return nil, errs
 	}
 	for i := range t.points {
@@ -1097,4 +1100,15 @@ func (e *Engine) Close() error {
 		e.persist(&e.t.conds[ci])
 	}
 	return e.j.close()
+}
+
+// sortErrs orders errors by file position (errors without one keep their
+// order at the end).
+func sortErrs(errs model.ConfigErrors) {
+	slices.SortStableFunc(errs, func(a, b *model.ConfigError) int {
+		if a.Line == 0 || b.Line == 0 {
+			return 0
+		}
+		return a.Line - b.Line
+	})
 }
