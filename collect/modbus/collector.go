@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,10 +38,13 @@ type Collector struct {
 	groups   []*group
 	excluded []Excluded
 
-	state atomic.Int32 // 0 new, 1 running, 2 stopped
-	jobs    chan *job
-	started chan struct{} // closed when Run starts
-	done    chan struct{} // closed when Run returns
+	// stMu guards state and the link while Run is not running: a Write
+	// before Run talks to the device directly under it.
+	stMu  sync.Mutex
+	state int32 // stateNew, stateRunning, stateStopped
+	link  link
+	jobs  chan *job
+	done  chan struct{} // closed when Run returns
 }
 
 const (
@@ -97,7 +99,7 @@ func New(cfg Config, opts ...Option) (*Collector, error) {
 			return nil, err
 		}
 	}
-	c := &Collector{cfg: cfg.withDefaults(), onEvent: o.onEvent, mkLink: o.mkLink, jobs: make(chan *job), started: make(chan struct{}), done: make(chan struct{})}
+	c := &Collector{cfg: cfg.withDefaults(), onEvent: o.onEvent, mkLink: o.mkLink, jobs: make(chan *job), done: make(chan struct{})}
 	c.cfg.file = cfg.file
 	c.log = o.log
 	if c.log == nil {
@@ -136,6 +138,9 @@ func New(cfg Config, opts ...Option) (*Collector, error) {
 		}
 		g.reqs = append(g.reqs, r)
 	}
+	if c.link, err = c.mkLink(&c.cfg); err != nil {
+		return nil, err
+	}
 	if c.met, err = newMetrics(o.reg, c.cfg.Channel); err != nil {
 		return nil, fmt.Errorf("modbus: metrics: %w", err)
 	}
@@ -173,34 +178,54 @@ type pointState struct {
 	off   bool // excluded from the plan
 }
 
-// Run polls until ctx is done. It returns nil after cancellation, an error
-// if the link cannot be built (bad TLS files, unknown transport) or if Run
-// is called twice.
+// Run polls until ctx is done, then closes the link. It returns nil after
+// cancellation, and collect.ErrClosed if called a second time.
 func (c *Collector) Run(ctx context.Context, sink collect.Sink) error {
 	if sink == nil {
 		return fmt.Errorf("%w: nil sink", ErrConfig)
 	}
-	if !c.state.CompareAndSwap(stateNew, stateRunning) {
+	c.stMu.Lock()
+	if c.state != stateNew {
+		c.stMu.Unlock()
 		return collect.ErrClosed
 	}
+	c.state = stateRunning
+	c.stMu.Unlock()
 	defer func() {
-		c.state.Store(stateStopped)
+		c.stMu.Lock()
+		c.state = stateStopped
+		_ = c.link.Close()
+		c.stMu.Unlock()
 		close(c.done)
 	}()
-	close(c.started)
-	l, err := c.mkLink(&c.cfg)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	w := &worker{c: c, l: l, sink: sink, bo: backoff{min: c.cfg.BackoffMin, max: c.cfg.BackoffMax},
-		states: make(map[*boundPoint]*pointState, len(c.read)), up: true}
-	for _, b := range c.read {
-		w.states[b] = &pointState{}
-	}
+	w := c.newWorker(sink)
 	c.met.up(true, false)
 	w.loop(ctx)
 	return nil
+}
+
+// Close releases the link of a collector that is not running (one used
+// for Write only, or never started). A running collector closes its link
+// when Run returns; Close then only marks it stopped. Writes after Close
+// fail with collect.ErrClosed.
+func (c *Collector) Close() error {
+	c.stMu.Lock()
+	defer c.stMu.Unlock()
+	if c.state == stateNew {
+		c.state = stateStopped
+		close(c.done)
+		return c.link.Close()
+	}
+	return nil
+}
+
+func (c *Collector) newWorker(sink collect.Sink) *worker {
+	w := &worker{c: c, l: c.link, sink: sink, bo: backoff{min: c.cfg.BackoffMin, max: c.cfg.BackoffMax},
+		states: make(map[*boundPoint]*pointState, len(c.read)), up: true, failed: map[uint8]bool{}}
+	for _, b := range c.read {
+		w.states[b] = &pointState{}
+	}
+	return w
 }
 
 // worker is the state of the goroutine that owns the link.
@@ -221,7 +246,6 @@ type worker struct {
 func (w *worker) loop(ctx context.Context) {
 	sched := scheduler{groups: w.c.groups}
 	sched.start(time.Now())
-	w.failed = map[uint8]bool{}
 	for ctx.Err() == nil {
 		w.runJobs(ctx)
 		now := time.Now()
@@ -633,22 +657,22 @@ func (c *Collector) isReadable(id string) bool {
 	return false
 }
 
-// submit hands a write to the worker and waits for its result.
+// submit hands a write to the worker and waits for its result. Before
+// Run, the write goes to the device directly.
 func (c *Collector) submit(ctx context.Context, b *boundPoint, raw float64) error {
-	switch c.state.Load() {
+	j := &job{ctx: ctx, b: b, raw: raw, done: make(chan error, 1)}
+	c.stMu.Lock()
+	switch c.state {
 	case stateStopped:
+		c.stMu.Unlock()
 		return collect.ErrClosed
 	case stateNew:
-		// Run may be starting in another goroutine: wait for it.
-		select {
-		case <-c.started:
-		case <-c.done:
-			return collect.ErrClosed
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrNotRunning, ctx.Err())
-		}
+		defer c.stMu.Unlock()
+		w := &worker{c: c, l: c.link, up: true}
+		w.exec(j)
+		return <-j.done
 	}
-	j := &job{ctx: ctx, b: b, raw: raw, done: make(chan error, 1)}
+	c.stMu.Unlock()
 	select {
 	case c.jobs <- j:
 	case <-ctx.Done():

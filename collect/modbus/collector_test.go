@@ -339,11 +339,15 @@ func TestWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	early, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	defer cancel()
-	if err := c.Write(early, model.Command{Point: "pcs.A.1", Value: 1}); !errors.Is(err, ErrNotRunning) {
+	// Before Run, a write goes to the device directly.
+	if err := c.Write(ctx, model.Command{Point: "pcs.A.3", Value: 17}); err != nil {
 		t.Errorf("write before Run: %v", err)
 	}
+	dev.mu.Lock()
+	if v := dev.units[1].hr[50]; v != 17 {
+		t.Errorf("write before Run: hr50 = %d", v)
+	}
+	dev.mu.Unlock()
 	events = nil
 	sink := newRecSink()
 	run(t, c, sink)

@@ -11,8 +11,6 @@ var (
 	ErrConfig = errors.New("modbus: invalid configuration")
 	// ErrMalformed is wrapped when a device reply has the wrong size or shape.
 	ErrMalformed = errors.New("modbus: malformed reply")
-	// ErrNotRunning is returned by Write when Run is not active.
-	ErrNotRunning = errors.New("modbus: collector is not running")
 	// ErrVerify is wrapped when a read-back after a write shows another value.
 	ErrVerify = errors.New("modbus: read-back verification failed")
 	// ErrLinkDown is wrapped when a request was not sent because the link
