@@ -1,0 +1,101 @@
+package alarm
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/voltage-ems/ems/model"
+)
+
+func benchDefs(n int) []Definition {
+	defs := make([]Definition, n)
+	for i := range defs {
+		defs[i] = Definition{ID: fmt.Sprintf("a%05d", i), Point: fmt.Sprintf("p%05d", i), Limits: &Limits{
+			HH: &Limit{Value: 95, Deadband: 2}, H: &Limit{Value: 85, Deadband: 2},
+			L: &Limit{Value: 15, Deadband: 2}, LL: &Limit{Value: 5, Deadband: 2},
+		}}
+	}
+	return defs
+}
+
+// walk returns nb batches of size samples: a random walk per point,
+// points visited in a shuffled order.
+func walk(points, nb, size int, seed uint64) [][]model.Sample {
+	r := rand.New(rand.NewPCG(seed, 1))
+	vals := make([]float64, points)
+	names := make([]string, points)
+	for i := range vals {
+		vals[i] = 20 + r.Float64()*60
+		names[i] = fmt.Sprintf("p%05d", i)
+	}
+	out := make([][]model.Sample, nb)
+	k := 0
+	for b := range out {
+		out[b] = make([]model.Sample, size)
+		for i := range out[b] {
+			p := k % points
+			if p == 0 {
+				r.Shuffle(len(names), func(i, j int) { names[i], names[j], vals[i], vals[j] = names[j], names[i], vals[j], vals[i] })
+			}
+			k++
+			vals[p] += r.NormFloat64()
+			if vals[p] < -20 || vals[p] > 120 {
+				vals[p] = 50
+			}
+			out[b][i] = model.Sample{Point: names[p], Value: vals[p]}
+		}
+	}
+	return out
+}
+
+// BenchmarkProcess: 10,000 points with HH/H/L/LL limits and deadbands,
+// random-walk values, batches of 1,000 samples.
+func BenchmarkProcess(b *testing.B) {
+	e, err := New(WithDefinitions(benchDefs(10000)...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	batches := walk(10000, 200, 1000, 1)
+	ctx := context.Background()
+	b.ReportAllocs()
+	n, events := 0, 0
+	for b.Loop() {
+		evs, err := e.Process(ctx, batches[n%len(batches)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		events += len(evs)
+		n++
+	}
+	secs := b.Elapsed().Seconds()
+	b.ReportMetric(float64(n*1000)/secs, "samples/s")
+	b.ReportMetric(float64(events)/float64(n*1000), "events/sample")
+}
+
+// TestProcessZeroAlloc checks that samples that change no alarm allocate
+// nothing.
+func TestProcessZeroAlloc(t *testing.T) {
+	e := mustNew(t, WithDefinitions(benchDefs(1000)...))
+	batch := make([]model.Sample, 1000)
+	for i := range batch {
+		batch[i] = model.Sample{Point: fmt.Sprintf("p%05d", i), Value: 50}
+	}
+	ctx := context.Background()
+	e.Process(ctx, batch)
+	k := 0
+	allocs := testing.AllocsPerRun(50, func() {
+		k++
+		for i := range batch {
+			batch[i].Value = 40 + float64((i+k)%20) // stays between the limits
+		}
+		if evs, _ := e.Process(ctx, batch); len(evs) != 0 {
+			t.Fatalf("unexpected events %v", evs)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per batch of 1,000 non-transition samples", allocs)
+	}
+}
