@@ -1,0 +1,5 @@
+package history
+
+const crashChildEnv = "HISTORY_CRASH_CHILD_DIR"
+
+func crashChild() {}
