@@ -338,7 +338,7 @@ type cond struct {
 	// lifecycle
 	life    life
 	livePos int32
-	clears  []int64 // ring of recent clear times for chatter
+	clears  []int64 // ring of recent activation times (chatter)
 	clearN  int
 }
 

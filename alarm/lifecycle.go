@@ -217,6 +217,7 @@ func (e *Engine) apply(t *tables, ci int32, active bool, v float64, now int64) {
 	l.Value = v
 	defer e.touch(t, ci)
 	if active {
+		c.activation(now)
 		if l.suppressed() {
 			e.countSuppressed(supReason(l))
 			return
@@ -289,19 +290,24 @@ func supReason(l *life) string {
 	return "design"
 }
 
-// chatter records a clear and reports whether the alarm now chatters.
+// chatter reports, on a clear, whether the last n active→clear cycles all
+// happened within the chatter window (from the oldest cycle's activation
+// to now).
 func (e *Engine) chatter(c *cond, now int64) bool {
 	n := len(c.clears)
-	if n == 0 {
-		return false
-	}
-	c.clears[c.clearN%n] = now
-	c.clearN++
-	if c.clearN < n {
+	if n == 0 || c.clearN < n {
 		return false
 	}
 	oldest := c.clears[c.clearN%n]
 	return now-oldest <= int64(e.cfg.chatterWin)
+}
+
+// activation records the activation time for chatter detection.
+func (c *cond) activation(now int64) {
+	if n := len(c.clears); n > 0 {
+		c.clears[c.clearN%n] = now
+		c.clearN++
+	}
 }
 
 // annunciate raises c (it is active and not suppressed).
