@@ -1,0 +1,46 @@
+package ems
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/voltage-ems/ems/gateway"
+)
+
+type healthFunc func(ctx context.Context) error
+
+func (f healthFunc) Health(ctx context.Context) error { return f(ctx) }
+
+// buildGateway creates the HTTP gateway over the EMS's snapshot, command
+// path, streams and components, and opens its listener so that
+// GatewayAddr is known before Run.
+func (e *EMS) buildGateway() error {
+	opts := []gateway.Option{
+		gateway.WithPoints(e.snapshot),
+		gateway.WithExecutor(e),
+		gateway.WithSamples(e),
+		gateway.WithEvents(e),
+		gateway.WithLogger(e.log.With("component", "gateway")),
+		gateway.WithComponent("pipeline", healthFunc(func(context.Context) error {
+			if e.runState.Load() != stateRunning {
+				return fmt.Errorf("ems is not running")
+			}
+			return nil
+		})),
+	}
+	if e.cfg.registerer != nil {
+		opts = append(opts, gateway.WithMetrics(e.cfg.registerer))
+	}
+	opts = append(opts, e.cfg.gatewayOpts...)
+	gw, err := gateway.New(opts...)
+	if err != nil {
+		return fmt.Errorf("ems: gateway: %w", err)
+	}
+	ln, err := net.Listen("tcp", e.cfg.gatewayAddr)
+	if err != nil {
+		return fmt.Errorf("ems: gateway: %w", err)
+	}
+	e.gw, e.gwLn = gw, ln
+	return nil
+}
