@@ -346,6 +346,7 @@ func (c *Config) resolve() ([]*boundPoint, error) {
 		m := c.Mappings[i]
 		if len(m.errs) > 0 {
 			errs = append(errs, m.errs...)
+			mapped[key{m.Kind, m.PointID}] = true // reported already; no "no mapping" error too
 			continue
 		}
 		id := model.ChannelPointID(c.Channel, m.Kind, m.PointID)
