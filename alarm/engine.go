@@ -1011,6 +1011,11 @@ func (e *Engine) drain() []model.Event {
 	e.out = nil
 	if e.j != nil {
 		e.j.flush()
+		if e.j.n > compactAfter {
+			if err := e.compact(); err != nil {
+				e.log.Error("alarm: journal compaction failed", "err", err)
+			}
+		}
 	}
 	return out
 }

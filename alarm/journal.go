@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,7 +26,12 @@ type journal struct {
 	w    *bufio.Writer
 	log  *slog.Logger
 	err  error
+	n    int // records written since the last compaction
 }
+
+// compactAfter is the number of appended records after which the engine
+// rewrites the journal.
+const compactAfter = 200_000
 
 type detState struct {
 	Raw       bool  `json:"raw,omitempty"`
@@ -151,6 +155,7 @@ func (j *journal) write(r *jrec) {
 		return
 	}
 	b = append(b, '\n')
+	j.n++
 	if _, err := j.w.Write(b); err != nil {
 		j.err = err
 		j.log.Error("alarm: journal write failed; alarm state is no longer persisted", "file", j.path, "err", err)
@@ -272,8 +277,7 @@ func (e *Engine) compact() error {
 	if err != nil {
 		return fmt.Errorf("alarm: reopen journal: %w", err)
 	}
-	e.j.f, e.j.w = nf, bufio.NewWriterSize(nf, 64<<10)
+	e.j.f, e.j.w, e.j.n = nf, bufio.NewWriterSize(nf, 64<<10), 0
 	return nil
 }
 
-var _ = io.EOF

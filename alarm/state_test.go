@@ -3,7 +3,6 @@ package alarm
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -289,7 +288,6 @@ func TestUnknownAlarm(t *testing.T) {
 	if _, err := e.Get("nope"); !errors.Is(err, ErrUnknownAlarm) {
 		t.Errorf("Get: %v", err)
 	}
-	fmt.Sprint()
 }
 
 func TestOneShotShelve(t *testing.T) {
