@@ -738,7 +738,9 @@ func chainErrors(specs []Spec) model.ConfigErrors {
 	var errs model.ConfigErrors
 	idx := map[string]int{}
 	for i := range specs {
-		idx[specs[i].ID] = i
+		if _, dup := idx[specs[i].ID]; !dup {
+			idx[specs[i].ID] = i
+		}
 	}
 	for i := range specs {
 		for j, e := range specs[i].Next {
