@@ -55,9 +55,9 @@ type EMS struct {
 	byName  map[string]collect.Writer // collector name -> writer
 	tables  map[string]*model.Point   // channel point id -> point-table row
 
-	alarms   *alarm.Engine  // the default engine, when used
-	rules    *rule.Runner   // the default engine, when used
-	histDB   *history.DB    // the default store, when used
+	alarms   *alarm.Engine // the default engine, when used
+	rules    *rule.Runner  // the default engine, when used
+	histDB   *history.DB   // the default store, when used
 	gw       *gateway.Server
 	gwLn     net.Listener
 	events   *eventHub

@@ -82,6 +82,11 @@ type SimDevice struct {
 type SimConfig struct {
 	Interval Duration    `yaml:"interval"` // publish period, default 1s
 	Seed     uint64      `yaml:"seed"`     // random seed; the same seed gives the same values
+	// Speed runs simulated time faster than the wall clock (60 = one
+	// simulated hour per minute): waveforms, dynamics and the time of day
+	// of pv_day all follow simulated time. Sample times stay wall-clock
+	// times. Default 1.
+	Speed float64 `yaml:"speed"`
 	Devices  []SimDevice `yaml:"devices"`
 }
 
@@ -117,6 +122,9 @@ func (c *SimConfig) Validate() error {
 	var errs model.ConfigErrors
 	bad := func(id, field, value, format string, a ...any) {
 		errs = append(errs, &model.ConfigError{ID: id, Field: field, Value: value, Msg: fmt.Sprintf(format, a...)})
+	}
+	if c.Speed < 0 || c.Speed > 100000 {
+		bad("", "speed", fmt.Sprint(c.Speed), "speed must be between 0 (default 1) and 100000")
 	}
 	if c.Interval < 0 {
 		bad("", "interval", time.Duration(c.Interval).String(), "interval must be positive")
@@ -230,6 +238,9 @@ func NewSimulator(cfg SimConfig) (*Simulator, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = Duration(time.Second)
 	}
+	if cfg.Speed == 0 {
+		cfg.Speed = 1
+	}
 	s := &Simulator{cfg: cfg, index: map[string]int{}, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
 	for _, d := range cfg.Devices {
 		for _, p := range d.Points {
@@ -306,9 +317,11 @@ func (s *Simulator) step(now time.Time, out []model.Sample) []model.Sample {
 	if s.start.IsZero() {
 		s.start, s.last = now, now
 	}
-	dt := now.Sub(s.last).Seconds()
+	speed := s.cfg.Speed
+	dt := now.Sub(s.last).Seconds() * speed
 	s.last = now
-	t := now.Sub(s.start)
+	t := time.Duration(float64(now.Sub(s.start)) * speed)
+	simNow := s.start.Add(t)
 	for i := range s.pts {
 		p := &s.pts[i]
 		c := &p.cfg
@@ -341,7 +354,7 @@ func (s *Simulator) step(now time.Time, out []model.Sample) []model.Sample {
 			if rise == 0 && set == 0 {
 				rise, set = 6, 18
 			}
-			h := float64(now.Hour()) + float64(now.Minute())/60 + float64(now.Second())/3600
+			h := float64(simNow.Hour()) + float64(simNow.Minute())/60 + float64(simNow.Second())/3600
 			v = 0
 			if h > rise && h < set {
 				v = c.Amplitude * math.Sin(math.Pi*(h-rise)/(set-rise))

@@ -172,3 +172,46 @@ func TestSimulatorConformance(t *testing.T) {
 		ReadOnlyPoint: "bms1.soc",
 	})
 }
+
+// TestPVDayCurve checks the day curve at fixed times of (local) day: zero
+// at night, peak at solar noon, symmetric around it.
+func TestPVDayCurve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := collect.SimConfig{Interval: collect.Duration(time.Minute), Devices: []collect.SimDevice{{Name: "pv", Points: []collect.SimPoint{
+			{Name: "p", Wave: collect.WavePVDay, Amplitude: 800, Sunrise: 6, Sunset: 18},
+		}}}}
+		sim, err := collect.NewSimulator(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := &lastSink{}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- sim.Run(ctx, sink) }()
+		now := time.Now()
+		midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.Local)
+		at := func(hour float64) float64 {
+			time.Sleep(time.Until(midnight.Add(time.Duration(hour*float64(time.Hour)) + time.Second)))
+			synctest.Wait()
+			v, _ := sim.Value("pv.p")
+			return v
+		}
+		if v := at(3); v != 0 {
+			t.Errorf("PV at 03:00 = %g, want 0", v)
+		}
+		if v := at(9); math.Abs(v-800*math.Sin(math.Pi/4)) > 0.1 {
+			t.Errorf("PV at 09:00 = %g, want %g", v, 800*math.Sin(math.Pi/4))
+		}
+		if v := at(12); math.Abs(v-800) > 0.1 {
+			t.Errorf("PV at noon = %g, want 800", v)
+		}
+		if v := at(15); math.Abs(v-800*math.Sin(math.Pi/4)) > 0.1 {
+			t.Errorf("PV at 15:00 = %g, want symmetric to 09:00", v)
+		}
+		if v := at(20); v != 0 {
+			t.Errorf("PV at 20:00 = %g, want 0", v)
+		}
+		cancel()
+		<-done
+	})
+}
