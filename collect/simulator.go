@@ -80,14 +80,14 @@ type SimDevice struct {
 
 // SimConfig configures a Simulator.
 type SimConfig struct {
-	Interval Duration    `yaml:"interval"` // publish period, default 1s
-	Seed     uint64      `yaml:"seed"`     // random seed; the same seed gives the same values
+	Interval Duration `yaml:"interval"` // publish period, default 1s
+	Seed     uint64   `yaml:"seed"`     // random seed; the same seed gives the same values
 	// Speed runs simulated time faster than the wall clock (60 = one
 	// simulated hour per minute): waveforms, dynamics and the time of day
 	// of pv_day all follow simulated time. Sample times stay wall-clock
 	// times. Default 1.
-	Speed float64 `yaml:"speed"`
-	Devices  []SimDevice `yaml:"devices"`
+	Speed   float64     `yaml:"speed"`
+	Devices []SimDevice `yaml:"devices"`
 }
 
 // ParseSimConfig parses a simulator configuration from YAML; file names the
