@@ -545,6 +545,9 @@ func (d *Definition) validate() model.ConfigErrors {
 		if (d.Deviation.Point == "") == (d.Deviation.Setpoint == nil) {
 			add("deviation", "", "set exactly one of point or setpoint")
 		}
+		if d.Deviation.Point != "" && d.Deviation.Point == d.Point {
+			add("deviation.point", d.Deviation.Point, "a point cannot deviate from itself")
+		}
 		if !(d.Deviation.Limit > 0) {
 			add("deviation.limit", ftoa(d.Deviation.Limit), "deviation limit must be positive")
 		}

@@ -38,7 +38,7 @@ func TestLimitsAndDeadbands(t *testing.T) {
 	}{
 		{50, []string{"-", "-", "-", "-"}},
 		{79.99, []string{"-", "-", "-", "-"}},
-		{80, []string{"-", "A", "-", "-"}}, // at the limit: active
+		{80, []string{"-", "A", "-", "-"}},   // at the limit: active
 		{78.5, []string{"-", "A", "-", "-"}}, // inside the deadband: still active
 		{78, []string{"-", "A", "-", "-"}},   // at limit-deadband: still active
 		{77.9, []string{"-", "-", "-", "-"}},

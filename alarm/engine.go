@@ -247,7 +247,6 @@ type Engine struct {
 	seq     uint64
 	history []model.Event
 	histPos int
-	histN   int
 
 	live    []int32 // conds not in the plain normal state
 	pending []int32 // conds with a running on/off delay
@@ -444,7 +443,6 @@ func New(opts ...Option) (*Engine, error) {
 func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 	t := &tables{pindex: map[string]int32{}, cindex: map[string]int32{}}
 	var errs model.ConfigErrors
-	type origin struct{ idx int }
 	var origins []int
 	addErr := func(di int, d *Definition, field, value, format string, args ...any) {
 		ce := &model.ConfigError{ID: d.ID, Field: field, Value: value, Msg: fmt.Sprintf(format, args...)}
@@ -549,9 +547,7 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 			}
 		}
 		cd := &cdef{def: *d, dep: -1}
-		for _, s := range d.Escalation {
-			cd.esc = append(cd.esc, s)
-		}
+		cd.esc = append(cd.esc, d.Escalation...)
 		cd.realarm = int64(d.Realarm)
 		if d.Message != "" {
 			cd.tmpl, _ = template.New(d.ID).Option("missingkey=zero").Parse(d.Message)
@@ -653,9 +649,7 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 			c := mk(d.ID, "", kQuality)
 			c.uncert = d.Quality.Uncertain
 		}
-		for _, ci := range cd.conds {
-			t.points[pi].conds = append(t.points[pi].conds, ci)
-		}
+		t.points[pi].conds = append(t.points[pi].conds, cd.conds...)
 		t.defs = append(t.defs, cd)
 	}
 	// dependencies
@@ -675,9 +669,7 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 			continue
 		}
 		cd.dep = ci
-		for _, own := range cd.conds {
-			t.conds[ci].dependents = append(t.conds[ci].dependents, own)
-		}
+		t.conds[ci].dependents = append(t.conds[ci].dependents, cd.conds...)
 	}
 	if len(errs) > 0 {
 		sortErrs(errs)

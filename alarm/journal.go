@@ -280,4 +280,3 @@ func (e *Engine) compact() error {
 	e.j.f, e.j.w, e.j.n = nf, bufio.NewWriterSize(nf, 64<<10), 0
 	return nil
 }
-
