@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -139,6 +140,45 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, err
 	}
 	return ParseConfig(path, b)
+}
+
+// LoadDir reads a channel directory: channel.yaml (the Config), the point
+// table (telemetry.csv, signal.csv, control.csv, adjustment.csv, via
+// model.LoadPointTableDir) and the mapping files (telemetry_mapping.csv ...
+// via model.LoadMappingDir), whose rows are appended to the YAML mappings.
+// The result is validated; every problem is reported with its location.
+func LoadDir(dir string) (Config, error) {
+	c, err := LoadConfig(filepath.Join(dir, "channel.yaml"))
+	if err != nil {
+		return c, err
+	}
+	var errs model.ConfigErrors
+	t, err := model.LoadPointTableDir(dir, c.Channel)
+	if err != nil {
+		if es := model.AsConfigErrors(err); len(es) > 0 {
+			errs = append(errs, es...)
+		} else {
+			return c, err
+		}
+	}
+	if t != nil {
+		c.Points = t.Points
+	}
+	rows, err := model.LoadMappingDir(dir)
+	if err != nil {
+		if es := model.AsConfigErrors(err); len(es) > 0 {
+			errs = append(errs, es...)
+		} else {
+			return c, err
+		}
+	}
+	ms, err := FromModel(rows)
+	errs = append(errs, model.AsConfigErrors(err)...)
+	c.Mappings = append(c.Mappings, ms...)
+	if len(errs) > 0 {
+		return c, errs
+	}
+	return c, c.Validate()
 }
 
 // ParseConfig parses channel YAML; file names the source in errors.
@@ -387,11 +427,9 @@ func (c *Config) resolve() ([]*boundPoint, error) {
 				errs = append(errs, m.src.err("byte_order", m.ByteOrder.String(), id, "byte order %s does not fit the point table's data type %s", m.ByteOrder, pc.DataType))
 				continue
 			}
-			if m.Bit >= 0 && pc.DataType != model.Bool {
-				errs = append(errs, m.src.err("bit_position", fmt.Sprint(m.Bit), id, "a bit position needs data type bool, the point table says %s", pc.DataType))
-				continue
+			if m.Bit < 0 { // a bit of a register stays bool whatever the register's type
+				m.DataType = pc.DataType
 			}
-			m.DataType = pc.DataType
 		} else if m.typeGiven && pc.DataType != model.TypeUnknown && pc.DataType != m.DataType &&
 			!(m.DataType == model.Bool && (pc.Kind == model.Signal || pc.Kind == model.Control)) {
 			errs = append(errs, m.src.err("data_type", m.DataType.String(), id, "the point table says %s", pc.DataType))

@@ -355,17 +355,22 @@ func (m *Mapping) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// fromRows converts generic CSV rows into Modbus mappings, reporting every
-// bad row.
-func fromRows(rows []genericRow) ([]Mapping, error) {
+// FromModel converts the generic rows read by model.LoadMappingDir (or
+// model.ParseMappingCSV) into Modbus mappings, reporting every bad row with
+// its file, line and column.
+func FromModel(rows []model.Mapping) ([]Mapping, error) {
 	var errs model.ConfigErrors
 	out := make([]Mapping, 0, len(rows))
 	for _, r := range rows {
-		f := r.fields
+		f := r.Fields
 		if _, ok := f["point_id"]; !ok {
-			f = cloneWith(f, "point_id", strconv.FormatUint(uint64(r.pointID), 10))
+			f = make(map[string]string, len(r.Fields)+1)
+			for k, v := range r.Fields {
+				f[k] = v
+			}
+			f["point_id"] = strconv.FormatUint(uint64(r.PointID), 10)
 		}
-		m, err := ParseMapping(r.file, r.line, r.kind, f, r.cols)
+		m, err := ParseMapping(r.File, r.Line, r.Kind, f, r.Columns)
 		if err != nil {
 			errs = append(errs, model.AsConfigErrors(err)...)
 			continue
@@ -373,22 +378,4 @@ func fromRows(rows []genericRow) ([]Mapping, error) {
 		out = append(out, m)
 	}
 	return out, errs.Err()
-}
-
-type genericRow struct {
-	file    string
-	line    int
-	kind    model.Kind
-	pointID uint32
-	fields  map[string]string
-	cols    map[string]int
-}
-
-func cloneWith(m map[string]string, k, v string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for a, b := range m {
-		out[a] = b
-	}
-	out[k] = v
-	return out
 }
