@@ -17,8 +17,8 @@ import (
 	"log/slog"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Broker is a running in-process MQTT 3.1.1/5 broker that accepts every
