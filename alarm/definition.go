@@ -594,3 +594,21 @@ func (d Definition) clone() Definition {
 	_ = json.Unmarshal(b, &c)
 	return c
 }
+
+// UnmarshalYAML parses a duration string, reporting the line of a bad one
+// (as a yaml type error, so every bad value of a file is reported).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if err := d.UnmarshalText([]byte(n.Value)); err != nil || n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: invalid duration %q (want e.g. 5s, 10m)", n.Line, n.Value)}}
+	}
+	return nil
+}
+
+// UnmarshalYAML parses a priority name or number, reporting the line of a
+// bad one.
+func (p *Priority) UnmarshalYAML(n *yaml.Node) error {
+	if err := p.UnmarshalText([]byte(n.Value)); err != nil || n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: invalid priority %q (want low, medium, high, critical or 1-1000)", n.Line, n.Value)}}
+	}
+	return nil
+}

@@ -154,6 +154,10 @@ func TestUnknownFieldAndSyntax(t *testing.T) {
 	if errs := model.AsConfigErrors(err); len(errs) != 1 || !strings.Contains(err.Error(), "urgent") {
 		t.Errorf("bad priority: %v", err)
 	}
+	_, err = LoadDefinitions(strings.NewReader("alarms:\n  - id: a\n    point: p\n    on_delay: 5\n    off_delay: 1x\n    quality: {}\n"), "f.yaml")
+	if errs := model.AsConfigErrors(err); len(errs) != 2 || errs[0].Line != 4 || errs[1].Line != 5 {
+		t.Errorf("bad durations: %v", err)
+	}
 	var ce *model.ConfigError
 	if !errors.As(err, &ce) {
 		t.Errorf("not a ConfigError: %T", err)
