@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/voltage-ems/ems/model"
@@ -98,4 +99,25 @@ func TestProcessZeroAlloc(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per batch of 1,000 non-transition samples", allocs)
 	}
+}
+
+// BenchmarkProcessLargeBatch: the same 10,000 points in batches of 10,000,
+// partitioned across GOMAXPROCS workers.
+func BenchmarkProcessLargeBatch(b *testing.B) {
+	e, err := New(WithDefinitions(benchDefs(10000)...), WithParallel(runtime.GOMAXPROCS(0), 4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	batches := walk(10000, 20, 10000, 1)
+	ctx := context.Background()
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if _, err := e.Process(ctx, batches[n%len(batches)]); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(n*10000)/b.Elapsed().Seconds(), "samples/s")
 }
