@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -458,12 +459,19 @@ func (c *Config) resolve() ([]*boundPoint, error) {
 	return out, nil
 }
 
-// tlsConfig builds the client TLS configuration.
-func (t *TLSConfig) tlsConfig() (*tls.Config, error) {
+// tlsConfig builds the client TLS configuration. The server name defaults
+// to the host of addr.
+func (t *TLSConfig) tlsConfig(addr string) (*tls.Config, error) {
 	if t.Config != nil {
 		return t.Config, nil
 	}
-	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	name := t.ServerName
+	if name == "" {
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			name = h
+		}
+	}
+	tc := &tls.Config{ServerName: name, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {

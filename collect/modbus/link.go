@@ -49,7 +49,7 @@ func newLink(c *Config) (link, error) {
 	case TransportTCP:
 		var opts []gx.TCPClientHandlerOption
 		if c.TLS != nil {
-			tc, err := c.TLS.tlsConfig()
+			tc, err := c.TLS.tlsConfig(c.Address)
 			if err != nil {
 				return nil, err
 			}
@@ -115,7 +115,8 @@ func classify(err error, unit, fc uint8, addr, qty uint16) (errClass, error) {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return classLink, err
 	}
-	if strings.HasPrefix(err.Error(), "modbus: connect:") || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+	// A failed TLS handshake is a link problem too: back off, don't hammer.
+	if strings.HasPrefix(err.Error(), "modbus: connect:") || strings.Contains(err.Error(), "tls: ") || strings.Contains(err.Error(), "x509: ") || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
 		return classLink, err
 	}
 	var ne net.Error
