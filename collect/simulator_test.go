@@ -215,3 +215,22 @@ func TestPVDayCurve(t *testing.T) {
 		<-done
 	})
 }
+
+func FuzzParseSimConfig(f *testing.F) {
+	b, _ := os.ReadFile("testdata/bess.yaml")
+	f.Add(string(b))
+	f.Add("devices: [{name: d, points: [{name: a, wave: sum, sources: [d.a]}]}]")
+	f.Fuzz(func(t *testing.T, in string) {
+		cfg, err := collect.ParseSimConfig([]byte(in), "f.yaml")
+		if err != nil {
+			return
+		}
+		sim, err := collect.NewSimulator(*cfg)
+		if err != nil {
+			t.Fatalf("validated config rejected by NewSimulator: %v", err)
+		}
+		for _, p := range sim.Points() {
+			_ = sim.Write(context.Background(), model.Command{Point: p, Value: 1})
+		}
+	})
+}
