@@ -74,6 +74,7 @@ func BenchmarkProcess(b *testing.B) {
 	secs := b.Elapsed().Seconds()
 	b.ReportMetric(float64(n*1000)/secs, "samples/s")
 	b.ReportMetric(float64(events)/float64(n*1000), "events/sample")
+	b.ReportMetric(float64(e.KPIs().Annunciations)/float64(n*1000), "alarms/sample")
 }
 
 // TestProcessZeroAlloc checks that samples that change no alarm allocate

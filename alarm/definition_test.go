@@ -45,7 +45,7 @@ func TestLoadDefinitionsFile(t *testing.T) {
 	if defs[2].Priority != 800 || !defs[2].Latched || defs[2].Discrete.Transition != "falling" {
 		t.Errorf("numeric priority / transition: %+v", defs[2])
 	}
-	e := mustNew(t, WithDefinitions(defs...), WithModel(testModel()))
+	e := mustNew(t, WithDefinitionsFile("testdata/alarms.yaml"), WithModel(testModel()))
 	// the template expands to both PCS instances
 	for _, id := range []string{"pcs1.comm", "pcs2.comm", "pcs1_temp.hh", "pcs1_temp.ll", "meter_stale"} {
 		if _, err := e.Get(id); err != nil {

@@ -2,6 +2,7 @@ package alarm
 
 import (
 	"context"
+	"math"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -70,6 +71,11 @@ func TestLimitsAndDeadbands(t *testing.T) {
 	e.Process(context.Background(), []model.Sample{{Point: "p", Value: 100, Quality: model.Bad(model.ReasonCommFailure)}})
 	if a, _ := e.Get("x.hh"); a.Active {
 		t.Error("bad-quality sample activated a limit alarm")
+	}
+	send(t, e, "p", 5)
+	e.Process(context.Background(), []model.Sample{{Point: "p", Value: math.NaN()}})
+	if a, _ := e.Get("x.ll"); !a.Active {
+		t.Error("a NaN sample cleared a low-low alarm")
 	}
 }
 

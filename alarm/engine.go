@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -97,6 +98,19 @@ func WithDefinitionsYAML(r io.Reader, name string) Option {
 			c.src = append(c.src, srcLoc{file: name, node: nodes[i]})
 		}
 		return nil
+	}
+}
+
+// WithDefinitionsFile reads definitions from a YAML file (see
+// WithDefinitionsYAML).
+func WithDefinitionsFile(path string) Option {
+	return func(c *config) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("alarm: definitions: %w", err)
+		}
+		defer f.Close()
+		return WithDefinitionsYAML(f, path)(c)
 	}
 }
 
@@ -895,7 +909,7 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 		st = smp.Time.UnixNano()
 	}
 	p.value, p.t, p.seen, p.quality, p.has = smp.Value, st, now, smp.Quality, true
-	good := !smp.Quality.IsBad()
+	good := !smp.Quality.IsBad() && smp.Value == smp.Value // NaN counts as bad
 	for _, ci := range p.conds {
 		c := &t.conds[ci]
 		raw := c.raw
