@@ -589,10 +589,44 @@ func (l *Limits) levels() []level {
 
 // clone returns a deep copy of the definition.
 func (d Definition) clone() Definition {
-	b, _ := json.Marshal(d)
-	var c Definition
-	_ = json.Unmarshal(b, &c)
+	c := d
+	if d.Tags != nil {
+		c.Tags = make(map[string]string, len(d.Tags))
+		for k, v := range d.Tags {
+			c.Tags[k] = v
+		}
+	}
+	c.Escalation = append([]EscalationStep(nil), d.Escalation...)
+	if d.Limits != nil {
+		l := *d.Limits
+		for _, p := range []**Limit{&l.HH, &l.H, &l.L, &l.LL} {
+			*p = clonePtr(*p)
+		}
+		c.Limits = &l
+	}
+	c.Range = clonePtr(d.Range)
+	if d.Discrete != nil {
+		x := *d.Discrete
+		x.Value = clonePtr(x.Value)
+		c.Discrete = &x
+	}
+	c.Rate = clonePtr(d.Rate)
+	if d.Deviation != nil {
+		x := *d.Deviation
+		x.Setpoint = clonePtr(x.Setpoint)
+		c.Deviation = &x
+	}
+	c.Stale = clonePtr(d.Stale)
+	c.Quality = clonePtr(d.Quality)
 	return c
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // UnmarshalYAML parses a duration string, reporting the line of a bad one

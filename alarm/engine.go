@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/template"
@@ -423,14 +424,32 @@ func New(opts ...Option) (*Engine, error) {
 			return nil, err
 		}
 		e.j = j
-		base = rec.applyDefs(base)
-		t, err := e.compile(base, cfg.src)
+		withChanges := rec.applyDefs(base)
+		t, err := e.compile(withChanges, cfg.src)
+		var discarded error
+		if err != nil && len(rec.defs) > 0 {
+			// The configuration changed under the journaled run-time
+			// changes. Start on the configuration alone rather than not
+			// at all, and say so in the log and an event.
+			e.log.Error("alarm: journaled definition changes do not fit the configuration; they are discarded", "err", err)
+			discarded = err
+			rec.defs = nil
+			t, err = e.compile(base, cfg.src)
+		} else {
+			base = withChanges
+		}
 		if err != nil {
 			j.close()
 			return nil, err
 		}
 		e.base, e.t = base, t
 		e.restore(rec)
+		if discarded != nil {
+			e.seq++
+			e.push(model.Event{ID: "alarm-" + strconv.FormatUint(e.seq, 10), Time: time.Now(), Kind: EventAlarmDefinition,
+				Source: Source, Severity: model.SeverityHigh, Message: "journaled alarm definition changes discarded: " + discarded.Error(),
+				Attrs: map[string]string{"op": "discard", "user": "system"}})
+		}
 		if err := e.compact(); err != nil {
 			j.close()
 			return nil, err

@@ -151,3 +151,21 @@ func TestDefinitionCRUD(t *testing.T) {
 		t.Fatal("alarm of a removed definition still there")
 	}
 }
+
+func TestJournaledChangesThatNoLongerFit(t *testing.T) {
+	dir := t.TempDir()
+	e1 := mustNew(t, append(quiet(), WithDefinitions(highDef(false)), WithDataDir(dir))...)
+	must(t, e1.AddDefinition(Definition{ID: "dep", Point: "q", DependsOn: "t.h", Quality: &BadQuality{}}, "u"))
+	must(t, e1.Close())
+	// the configuration no longer has alarm t, which the added one depends on
+	e2, err := New(append(quiet(), WithDefinitions(Definition{ID: "other", Point: "p", Quality: &BadQuality{}}), WithDataDir(dir))...)
+	must(t, err)
+	defer e2.Close()
+	evs := tick(t, e2)
+	if len(evs) != 1 || evs[0].Attrs["op"] != "discard" {
+		t.Fatalf("no discard event: %v", evs)
+	}
+	if _, err := e2.Get("dep"); err == nil {
+		t.Fatal("a change that does not fit was applied")
+	}
+}
