@@ -48,12 +48,17 @@ type DB struct {
 
 	wmu        sync.Mutex // serialises writers: WAL order == apply order
 	wal        *wal
-	recBuf     []byte
+	rec        recBuilder
+	walIDs     uint64             // IDs handed out in the current WAL segment
+	walSeg     int                // segment the IDs belong to
+	wSeries    map[string]*series // writer's lock-free lookup (wmu)
 	scratch    []pending
 	batchEpoch uint64
 	aggs       []*aggState
 
 	headSamples atomic.Int64
+	headAtFlush atomic.Int64 // head size after the last flush
+	walAtCkpt   int64        // wal.written at the last checkpoint (maintMu)
 
 	maintMu sync.Mutex // flush, compaction, retention, archiving
 	nextSeq uint64
@@ -117,6 +122,7 @@ func Open(dir string, opts ...Option) (*DB, error) {
 		log:     log,
 		window:  cfg.oooWindow.Milliseconds(),
 		series:  make(map[string]*series),
+		wSeries: make(map[string]*series),
 		files:   make(map[string]*blockFile),
 		flushCh: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
@@ -387,7 +393,10 @@ func (db *DB) Write(ctx context.Context, batch []model.Sample) error {
 		}
 		s := last
 		if s == nil || s.name != smp.Point {
-			s = db.getSeries(smp.Point)
+			if s = db.wSeries[smp.Point]; s == nil {
+				s = db.getSeries(smp.Point)
+				db.wSeries[smp.Point] = s
+			}
 			last = s
 		}
 		t := smp.Time.UnixMilli()
@@ -432,7 +441,7 @@ func (db *DB) Write(ctx context.Context, batch []model.Sample) error {
 	if db.met != nil {
 		db.met.written.Add(float64(len(acc)))
 	}
-	if db.headSamples.Load() > int64(db.cfg.maxHead) {
+	if db.headSamples.Load()-db.headAtFlush.Load() > int64(db.cfg.maxHead) {
 		select {
 		case db.flushCh <- struct{}{}:
 		default:
@@ -498,20 +507,33 @@ func (a *aggState) compute(epoch uint64) (float64, bool) {
 const maxRecordPayload = 8 << 20
 
 func (db *DB) appendWAL(acc []pending) error {
-	buf := startRecord(db.recBuf)
-	n := 0
-	for _, p := range acc {
-		buf = appendRecordSample(buf, p.s.name, p.t, p.v, p.q)
-		n++
-		if len(buf) > maxRecordPayload {
-			if err := db.wal.write(finishRecord(buf, n), false); err != nil {
-				return err
-			}
-			buf, n = startRecord(buf), 0
+	if db.wal.full() {
+		if _, err := db.wal.rotate(); err != nil {
+			return err
 		}
 	}
-	if n > 0 {
-		if err := db.wal.write(finishRecord(buf, n), db.cfg.sync == SyncAlways); err != nil {
+	if db.walSeg != db.wal.seq {
+		db.walSeg, db.walIDs = db.wal.seq, 0
+	}
+	r := &db.rec
+	r.reset()
+	for _, p := range acc {
+		s := p.s
+		if s.walSeg != db.walSeg || s.walID == 0 {
+			db.walIDs++
+			s.walSeg, s.walID = db.walSeg, db.walIDs
+			r.def(s.walID, s.name)
+		}
+		r.add(s.walID, p.t, p.v, p.q)
+		if r.size() > maxRecordPayload {
+			if err := db.wal.write(r.finish(), false); err != nil {
+				return err
+			}
+			r.reset()
+		}
+	}
+	if r.n > 0 || r.nd > 0 {
+		if err := db.wal.write(r.finish(), db.cfg.sync == SyncAlways); err != nil {
 			return err
 		}
 	} else if db.cfg.sync == SyncAlways {
@@ -519,8 +541,8 @@ func (db *DB) appendWAL(acc []pending) error {
 			return err
 		}
 	}
-	if cap(buf) <= 4*maxRecordPayload {
-		db.recBuf = buf[:0]
+	if cap(r.out) > 4*maxRecordPayload {
+		*r = recBuilder{}
 	}
 	return nil
 }
@@ -727,11 +749,26 @@ func (db *DB) flush(ctx context.Context) error {
 		}
 		db.headSamples.Add(-dropped)
 	}
+	db.headAtFlush.Store(db.headSamples.Load())
+	// The head always holds the out-of-order window, so a checkpoint
+	// rewrites it: do that only once the WAL since the last one is at least
+	// twice the head's size (bounded replay, bounded write amplification).
 	if db.wal != nil {
-		return db.checkpoint(ckSeg)
+		db.wmu.Lock()
+		written := db.wal.written
+		db.wmu.Unlock()
+		if written-db.walAtCkpt > max(checkpointMinBytes, 2*30*db.headSamples.Load()) {
+			if err := db.checkpoint(ckSeg); err != nil {
+				return err
+			}
+			db.walAtCkpt = written
+		}
 	}
 	return nil
 }
+
+// checkpointMinBytes is the least WAL growth between two checkpoints.
+var checkpointMinBytes int64 = 64 << 20
 
 // addChunks encodes c as raw chunks of at most maxChunk samples plus one
 // rollup chunk per tier.
@@ -799,22 +836,26 @@ func (db *DB) writeFile(b *fileBuilder, level int, seqLo, seqHi uint64) (*blockF
 // checkpoint writes the current head as checkpoint.seg and drops older WAL.
 func (db *DB) checkpoint(seg int) error {
 	var out []byte
-	rec := startRecord(nil)
-	n := 0
+	var r recBuilder
+	var id uint64
 	for _, s := range db.allSeries() {
 		s.mu.RLock()
+		if len(s.head) > 0 {
+			id++
+			r.def(id, s.name)
+		}
 		for _, x := range s.head {
-			rec = appendRecordSample(rec, s.name, x.t, x.v, x.q)
-			n++
-			if len(rec) > maxRecordPayload {
-				out = append(out, finishRecord(rec, n)...)
-				rec, n = startRecord(rec), 0
+			r.add(id, x.t, x.v, x.q)
+			if r.size() > maxRecordPayload {
+				out = append(out, r.finish()...)
+				r.reset()
+				r.def(id, s.name) // IDs are per record batch; cheap to repeat
 			}
 		}
 		s.mu.RUnlock()
 	}
-	if n > 0 {
-		out = append(out, finishRecord(rec, n)...)
+	if r.n > 0 {
+		out = append(out, r.finish()...)
 	}
 	return db.wal.checkpoint(seg, out)
 }

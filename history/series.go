@@ -29,9 +29,11 @@ type series struct {
 	ver       atomic.Uint64
 
 	// Writer-side state, guarded by DB.wmu.
-	wHas  bool
-	wMaxT int64
-	aggs  []*aggState // aggregate series this is a member of
+	wHas   bool
+	wMaxT  int64
+	aggs   []*aggState // aggregate series this is a member of
+	walSeg int         // WAL segment in which walID is defined
+	walID  uint64      // 0: not defined in walSeg yet
 	// batch scratch (DB.wmu): latest value in the current batch
 	batchEpoch uint64
 	batchT     int64

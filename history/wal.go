@@ -38,9 +38,10 @@ type wal struct {
 	segSize int64
 	log     *slog.Logger
 
-	f    *os.File
-	seq  int   // current segment number
-	size int64 // bytes in current segment
+	f       *os.File
+	seq     int   // current segment number
+	size    int64 // bytes in current segment
+	written int64 // bytes written since open
 }
 
 func segName(n int) string { return fmt.Sprintf("%08d%s", n, segSuffix) }
@@ -72,6 +73,9 @@ func walFiles(dir string) (segs []int, ckpt int, err error) {
 // walApply receives replayed samples.
 type walApply func(point []byte, t int64, v float64, q uint8)
 
+// walDict maps the series IDs of one segment (or checkpoint) to names.
+type walDict map[uint64][]byte
+
 // replayWAL replays the checkpoint and the segments after it, truncating a
 // torn tail of the last segment. It returns the number of the last segment
 // (or the checkpoint number when there is none) and how many corrupt
@@ -88,7 +92,7 @@ func replayWAL(dir string, log *slog.Logger, apply walApply) (last int, skipped 
 		if err != nil {
 			return 0, 0, err
 		}
-		_, bad := replayBytes(b, apply)
+		_, bad := replayBytes(b, walDict{}, apply)
 		if bad >= 0 {
 			// A checkpoint is written atomically; damage is real corruption.
 			return 0, 0, &CorruptError{File: p, Offset: int64(bad), Err: errors.New("checkpoint record fails its checksum")}
@@ -107,14 +111,15 @@ func replayWAL(dir string, log *slog.Logger, apply walApply) (last int, skipped 
 			return 0, 0, err
 		}
 		last = s
+		dict := walDict{}
 		off := 0
 		for off < len(b) {
-			n, bad := replayBytes(b[off:], apply)
+			n, bad := replayBytes(b[off:], dict, apply)
 			if bad < 0 {
 				break
 			}
-			badAt := off + bad
-			next := resync(b, badAt+1)
+			badAt := off + n
+			next := resync(b, badAt+1, dict)
 			if next < 0 {
 				if i == len(live)-1 {
 					log.Warn("history: truncating torn WAL tail", "segment", p, "offset", badAt, "bytes", len(b)-badAt)
@@ -129,7 +134,6 @@ func replayWAL(dir string, log *slog.Logger, apply walApply) (last int, skipped 
 			}
 			log.Warn("history: skipping corrupt WAL record", "segment", p, "offset", badAt, "bytes", next-badAt)
 			skipped++
-			_ = n
 			off = next
 		}
 	}
@@ -138,14 +142,14 @@ func replayWAL(dir string, log *slog.Logger, apply walApply) (last int, skipped 
 
 // replayBytes applies every valid record at the start of b. It returns the
 // bytes consumed and the offset of the first bad record (-1 if none).
-func replayBytes(b []byte, apply walApply) (int, int) {
+func replayBytes(b []byte, dict walDict, apply walApply) (int, int) {
 	off := 0
 	for off < len(b) {
 		payload, ok := recordAt(b, off)
-		if !ok || !decodeRecord(payload, apply, true) {
+		if !ok || !decodeRecord(payload, dict, nil) {
 			return off, off
 		}
-		decodeRecord(payload, apply, false)
+		decodeRecord(payload, dict, apply)
 		off += recHeader + len(payload)
 	}
 	return off, -1
@@ -167,76 +171,132 @@ func recordAt(b []byte, off int) ([]byte, bool) {
 }
 
 // resync finds the next offset >= from where a valid record starts, or -1.
-func resync(b []byte, from int) int {
+func resync(b []byte, from int, dict walDict) int {
 	for o := from; o+recHeader < len(b); o++ {
-		if p, ok := recordAt(b, o); ok && decodeRecord(p, nil, true) {
+		if p, ok := recordAt(b, o); ok && decodeRecord(p, dict, nil) {
 			return o
 		}
 	}
 	return -1
 }
 
-// decodeRecord parses a record payload; with check it only validates.
-func decodeRecord(p []byte, apply walApply, check bool) bool {
+// decodeRecord parses a record payload. With apply == nil it only
+// validates (dict is not changed); otherwise it adds the record's series
+// definitions to dict and applies its samples.
+//
+// Payload: byte recSamples | varint base time | uvarint ndefs, ndefs ×
+// (uvarint id, uvarint len, name) | uvarint n, n × (uvarint id, varint
+// t-base, uint64 LE float bits, quality byte).
+func decodeRecord(p []byte, dict walDict, apply walApply) bool {
 	if len(p) < 1 || p[0] != recSamples {
 		return false
 	}
 	p = p[1:]
-	n, k := binary.Uvarint(p)
-	if k <= 0 || n > uint64(len(p)) {
+	base, k := binary.Varint(p)
+	if k <= 0 {
 		return false
 	}
 	p = p[k:]
-	for range n {
+	nd, k := binary.Uvarint(p)
+	if k <= 0 || nd > uint64(len(p)) {
+		return false
+	}
+	p = p[k:]
+	var local map[uint64]bool
+	for range nd {
+		id, k := binary.Uvarint(p)
+		if k <= 0 {
+			return false
+		}
+		p = p[k:]
 		l, k := binary.Uvarint(p)
 		if k <= 0 || l == 0 || l > uint64(len(p)-k) {
 			return false
 		}
 		name := p[k : k+int(l)]
 		p = p[k+int(l):]
-		t, k := binary.Varint(p)
+		if apply != nil {
+			dict[id] = name
+		} else {
+			if local == nil {
+				local = map[uint64]bool{}
+			}
+			local[id] = true
+		}
+	}
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)) {
+		return false
+	}
+	p = p[k:]
+	for range n {
+		id, k := binary.Uvarint(p)
+		if k <= 0 {
+			return false
+		}
+		p = p[k:]
+		dt, k := binary.Varint(p)
 		if k <= 0 || len(p)-k < 9 {
 			return false
 		}
 		v := math.Float64frombits(binary.LittleEndian.Uint64(p[k:]))
 		q := p[k+8]
 		p = p[k+9:]
-		if !check {
-			apply(name, t, v, q)
+		if apply == nil {
+			if _, ok := dict[id]; !ok && !local[id] {
+				return false
+			}
+			continue
 		}
+		apply(dict[id], base+dt, v, q)
 	}
 	return len(p) == 0
 }
 
-// appendRecordSample appends one sample to a record payload being built.
-func appendRecordSample(b []byte, point string, t int64, v float64, q uint8) []byte {
-	b = binary.AppendUvarint(b, uint64(len(point)))
-	b = append(b, point...)
-	b = binary.AppendVarint(b, t)
-	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-	return append(b, q)
+// recBuilder builds one record.
+type recBuilder struct {
+	defs, body, out []byte
+	nd, n           int
+	base            int64
 }
 
-// startRecord begins a record in buf (header placeholder, type, count).
-// finishRecord patches the count and header. The count is written as a
-// fixed 5-byte uvarint so it can be patched in place.
-func startRecord(buf []byte) []byte {
-	buf = append(buf[:0], 0, 0, 0, 0, 0, 0, 0, 0, recSamples, 0x80, 0x80, 0x80, 0x80, 0)
-	return buf
+func (r *recBuilder) reset() {
+	r.defs, r.body, r.nd, r.n = r.defs[:0], r.body[:0], 0, 0
 }
 
-func finishRecord(buf []byte, n int) []byte {
-	c := buf[recHeader+1:]
-	u := uint32(n)
-	for i := 0; i < 4; i++ {
-		c[i] = byte(u&0x7f) | 0x80
-		u >>= 7
+func (r *recBuilder) def(id uint64, name string) {
+	r.defs = binary.AppendUvarint(r.defs, id)
+	r.defs = binary.AppendUvarint(r.defs, uint64(len(name)))
+	r.defs = append(r.defs, name...)
+	r.nd++
+}
+
+func (r *recBuilder) add(id uint64, t int64, v float64, q uint8) {
+	if r.n == 0 {
+		r.base = t
 	}
-	c[4] = byte(u)
-	p := buf[recHeader:]
-	binary.LittleEndian.PutUint32(buf, uint32(len(p)))
-	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(p, crcTable))
-	return buf
+	r.body = binary.AppendUvarint(r.body, id)
+	r.body = binary.AppendVarint(r.body, t-r.base)
+	r.body = binary.LittleEndian.AppendUint64(r.body, math.Float64bits(v))
+	r.body = append(r.body, q)
+	r.n++
+}
+
+func (r *recBuilder) size() int { return len(r.defs) + len(r.body) }
+
+// finish returns the framed record (header included); valid until reset.
+func (r *recBuilder) finish() []byte {
+	o := append(r.out[:0], 0, 0, 0, 0, 0, 0, 0, 0, recSamples)
+	o = binary.AppendVarint(o, r.base)
+	o = binary.AppendUvarint(o, uint64(r.nd))
+	o = append(o, r.defs...)
+	o = binary.AppendUvarint(o, uint64(r.n))
+	o = append(o, r.body...)
+	p := o[recHeader:]
+	binary.LittleEndian.PutUint32(o, uint32(len(p)))
+	binary.LittleEndian.PutUint32(o[4:], crc32.Checksum(p, crcTable))
+	r.out = o
+	return o
 }
 
 func openWAL(dir string, segSize int64, log *slog.Logger, next int) (*wal, error) {
@@ -261,17 +321,16 @@ func (w *wal) open(n int) error {
 	return syncDir(w.dir)
 }
 
+// full reports whether the current segment reached its size.
+func (w *wal) full() bool { return w.size >= w.segSize }
+
 // write appends one finished record (header included) in one write call.
 func (w *wal) write(rec []byte, sync bool) error {
-	if w.size > 0 && w.size+int64(len(rec)) > w.segSize {
-		if _, err := w.rotate(); err != nil {
-			return err
-		}
-	}
 	if _, err := w.f.Write(rec); err != nil {
 		return fmt.Errorf("history: wal write: %w", err)
 	}
 	w.size += int64(len(rec))
+	w.written += int64(len(rec))
 	if sync {
 		if err := w.f.Sync(); err != nil {
 			return fmt.Errorf("history: wal fsync: %w", err)

@@ -115,17 +115,20 @@ func TestWALReplayAfterCheckpointAndRotation(t *testing.T) {
 
 // FuzzWALReplay feeds arbitrary segment bytes to the WAL reader.
 func FuzzWALReplay(f *testing.F) {
-	rec := startRecord(nil)
-	rec = appendRecordSample(rec, "pcs1.p", 1_700_000_000_000, 12.5, 0)
-	rec = appendRecordSample(rec, "bms.soc", 1_700_000_001_000, 55.1, 0x81)
-	good := finishRecord(rec, 2)
+	var r recBuilder
+	r.def(1, "pcs1.p")
+	r.def(2, "bms.soc")
+	r.add(1, 1_700_000_000_000, 12.5, 0)
+	r.add(2, 1_700_000_001_000, 55.1, 0x81)
+	good := bytes.Clone(r.finish())
 	f.Add(bytes.Clone(good))
 	f.Add(append(bytes.Clone(good), good[:7]...))
 	f.Add(append(bytes.Clone(good), good...))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n := 0
-		consumed, bad := replayBytes(b, func(p []byte, _ int64, _ float64, _ uint8) {
+		dict := walDict{}
+		consumed, bad := replayBytes(b, dict, func(p []byte, _ int64, _ float64, _ uint8) {
 			if len(p) == 0 {
 				t.Fatal("empty point replayed")
 			}
@@ -134,7 +137,7 @@ func FuzzWALReplay(f *testing.F) {
 		if bad >= 0 && consumed != bad {
 			t.Fatalf("consumed %d but bad record at %d", consumed, bad)
 		}
-		if next := resync(b, max(bad, 0)+1); next >= 0 && next <= bad {
+		if next := resync(b, max(bad, 0)+1, dict); next >= 0 && next <= bad {
 			t.Fatalf("resync went backwards: %d <= %d", next, bad)
 		}
 		// The full replay path on a file must never panic either.
