@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/voltage-ems/ems/model"
 )
@@ -121,4 +122,30 @@ func BenchmarkProcessLargeBatch(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(n*10000)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// BenchmarkTick: one Tick with 10,000 active alarms (H and HH of 5,000
+// points) and 10,000 stale-data alarms to scan.
+func BenchmarkTick(b *testing.B) {
+	defs := benchDefs(5000)
+	for i := 0; i < 10000; i++ {
+		defs = append(defs, Definition{ID: fmt.Sprintf("s%05d", i), Point: fmt.Sprintf("q%05d", i), Stale: &Stale{After: Duration(time.Hour)}})
+	}
+	e, err := New(WithDefinitions(defs...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	batch := make([]model.Sample, 5000)
+	for i := range batch {
+		batch[i] = model.Sample{Point: fmt.Sprintf("p%05d", i), Value: 99}
+	}
+	ctx := context.Background()
+	e.Process(ctx, batch)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Tick(ctx, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -141,6 +141,7 @@ func (e *Engine) swap(t *tables) []string {
 		}
 	}
 	e.t = t
+	e.nextStale, e.nextTimer = 0, 0
 	e.live = e.live[:0]
 	e.pending = e.pending[:0]
 	for i := range t.conds {

@@ -209,6 +209,28 @@ func TestStale(t *testing.T) {
 		if evs := send(t, e, "p", 2); !slices.Equal(kinds(evs), []string{"alarm.cleared"}) {
 			t.Fatalf("fresh sample: %v", kinds(evs))
 		}
+		// a second, slower point must not delay detection of the first
+		must(t, e.AddDefinition(Definition{ID: "slow", Point: "q", Stale: &Stale{After: Duration(time.Hour)}}, "u"))
+		send(t, e, "q", 1)
+		tick(t, e)
+		time.Sleep(20 * time.Second)
+		send(t, e, "p", 3) // p fresh again: its deadline is 20 s + 30 s
+		tick(t, e)
+		time.Sleep(10 * time.Second)
+		send(t, e, "p", 4) // p was fresh but q's deadline (1 h) is the remembered one
+		tick(t, e)
+		time.Sleep(30 * time.Second)
+		if evs := tick(t, e); !slices.Equal(kinds(evs), []string{"alarm.raised"}) {
+			t.Fatalf("second stale period of p: %v", kinds(evs))
+		}
+		time.Sleep(time.Second)
+		if evs := send(t, e, "p", 5); !slices.Equal(kinds(evs), []string{"alarm.cleared"}) {
+			t.Fatalf("fresh sample: %v", kinds(evs))
+		}
+		time.Sleep(30 * time.Second)
+		if evs := tick(t, e); !slices.Equal(kinds(evs), []string{"alarm.raised"}) {
+			t.Fatalf("stale after a stale period ended: %v", kinds(evs))
+		}
 	})
 }
 

@@ -263,6 +263,10 @@ type Engine struct {
 	history []model.Event
 	histPos int
 
+	nextTimer int64 // earliest shelve/escalation/re-alarm deadline, 0 = unknown
+	nextStale int64 // earliest stale deadline
+	nextPrune int64
+
 	live    []int32 // conds not in the plain normal state
 	pending []int32 // conds with a running on/off delay
 
@@ -377,8 +381,9 @@ type transition struct {
 }
 
 type scratch struct {
-	trans   []transition
-	pending []int32
+	trans      []transition
+	pending    []int32
+	staleReset bool
 }
 
 // New builds an engine. Every option is validated; definitions are
@@ -825,6 +830,10 @@ func (e *Engine) Process(ctx context.Context, batch []model.Sample) ([]model.Eve
 		e.pending = append(e.pending, s.pending...)
 		s.pending = s.pending[:0]
 		trans += len(s.trans)
+		if s.staleReset {
+			s.staleReset = false
+			e.nextStale = 0
+		}
 	}
 	if trans > 0 {
 		e.applyAll(t, now)
@@ -990,6 +999,9 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 				raw = dv >= c.limit
 			}
 		case kStale:
+			if raw {
+				s.staleReset = true // a new deadline, maybe before e.nextStale
+			}
 			raw = false
 		case kQuality:
 			raw = smp.Quality.IsBad() || (c.uncert && smp.Quality.Status() == model.StatusUncertain)
@@ -1087,17 +1099,28 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) ([]model.Event, error)
 		keep = append(keep, ci)
 	}
 	e.pending = keep
-	// stale points
-	for _, ci := range t.stale {
-		c := &t.conds[ci]
-		p := &t.points[c.point]
-		last := p.seen
-		if last == 0 {
-			last = e.start.UnixNano()
+	// stale points: scan only once the earliest possible deadline passed
+	// (samples only move deadlines later, so the remembered one is a
+	// lower bound)
+	if n >= e.nextStale {
+		next := int64(math.MaxInt64)
+		for _, ci := range t.stale {
+			c := &t.conds[ci]
+			if c.raw {
+				continue
+			}
+			p := &t.points[c.point]
+			last := p.seen
+			if last == 0 {
+				last = e.start.UnixNano()
+			}
+			if n-last >= c.after {
+				e.step(s, c, ci, 0, true, p.value, n)
+			} else {
+				next = min(next, last+c.after)
+			}
 		}
-		if !c.raw && n-last >= c.after {
-			e.step(s, c, ci, 0, true, p.value, n)
-		}
+		e.nextStale = next
 	}
 	e.pending = append(e.pending, s.pending...)
 	s.pending = s.pending[:0]
@@ -1110,7 +1133,10 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) ([]model.Event, error)
 		e.evalSuppression(t, n)
 	}
 	e.floodTick(n)
-	e.groups.prune(n, int64(e.cfg.corrWin))
+	if n >= e.nextPrune {
+		e.groups.prune(n, int64(e.cfg.corrWin))
+		e.nextPrune = n + int64(time.Second)
+	}
 	return e.drain(), nil
 }
 

@@ -3,6 +3,7 @@ package alarm
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -185,6 +186,7 @@ func (e *Engine) push(ev model.Event) {
 // touch keeps the live list and the journal in step with c's state.
 func (e *Engine) touch(t *tables, ci int32) {
 	c := &t.conds[ci]
+	e.nextTimer = 0
 	live := c.life.State != StateNormal || c.life.Shelved != ShelveNone || c.life.OOS || c.life.Active
 	switch {
 	case live && c.livePos < 0:
@@ -391,7 +393,15 @@ func (e *Engine) leaveSuppression(t *tables, ci int32, now int64, reason string)
 }
 
 // timers handles shelve expiry, escalation and re-alarm on live alarms.
+//
+// It remembers the earliest deadline it saw and skips the scan until then;
+// every lifecycle change (touch) resets that, so a new deadline is never
+// missed.
 func (e *Engine) timers(t *tables, now int64) {
+	if now < e.nextTimer {
+		return
+	}
+	next := int64(math.MaxInt64)
 	for i := 0; i < len(e.live); i++ {
 		ci := e.live[i]
 		c := &t.conds[ci]
@@ -420,6 +430,15 @@ func (e *Engine) timers(t *tables, now int64) {
 			e.annunciate(t, c, now, "realarm")
 			changed = true
 		}
+		if l.Shelved == ShelveTimed || l.Shelved == ShelveChatter {
+			next = min(next, l.ShelvedUntil)
+		}
+		if l.State == StateUnacked && l.EscStep < len(cd.esc) {
+			next = min(next, l.RaisedAt+int64(cd.esc[l.EscStep].After))
+		}
+		if l.State == StateAcked && cd.realarm > 0 {
+			next = min(next, l.AckedAt+cd.realarm)
+		}
 		if changed {
 			e.touch(t, ci)
 			// touch may have swapped another alarm into slot i
@@ -428,6 +447,7 @@ func (e *Engine) timers(t *tables, now int64) {
 			}
 		}
 	}
+	e.nextTimer = next
 }
 
 // evalSuppression re-evaluates suppress_when conditions.
