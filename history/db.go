@@ -485,14 +485,14 @@ func (a *aggState) compute(epoch uint64) (float64, bool) {
 		if m.batchEpoch == epoch {
 			v, q = m.batchV, m.batchQ
 		} else {
-			m.mu.RLock()
+			m.mu.Lock()
 			n := len(m.head)
 			if n == 0 {
-				m.mu.RUnlock()
+				m.mu.Unlock()
 				continue
 			}
 			v, q = m.head[n-1].v, m.head[n-1].q
-			m.mu.RUnlock()
+			m.mu.Unlock()
 		}
 		if usable(q) {
 			r.add(v)
@@ -703,18 +703,18 @@ func (db *DB) flush(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		s.mu.RLock()
+		s.mu.Lock()
 		boundary := s.maxT - db.window
 		_, i := s.headRange(minTime, boundary)
 		if !s.has || i == 0 {
-			s.mu.RUnlock()
+			s.mu.Unlock()
 			continue
 		}
 		c.T, c.V, c.Q = c.T[:0], c.V[:0], c.Q[:0]
 		for _, x := range s.head[:i] {
 			c.T, c.V, c.Q = append(c.T, x.t), append(c.V, x.v), append(c.Q, x.q)
 		}
-		s.mu.RUnlock()
+		s.mu.Unlock()
 		before := len(b.entries)
 		if err := db.addChunks(b, s.name, c); err != nil {
 			return err
@@ -839,7 +839,7 @@ func (db *DB) checkpoint(seg int) error {
 	var r recBuilder
 	var id uint64
 	for _, s := range db.allSeries() {
-		s.mu.RLock()
+		s.mu.Lock()
 		if len(s.head) > 0 {
 			id++
 			r.def(id, s.name)
@@ -852,7 +852,7 @@ func (db *DB) checkpoint(seg int) error {
 				r.def(id, s.name) // IDs are per record batch; cheap to repeat
 			}
 		}
-		s.mu.RUnlock()
+		s.mu.Unlock()
 	}
 	if r.n > 0 {
 		out = append(out, r.finish()...)

@@ -137,9 +137,9 @@ func (db *DB) execute(ctx context.Context, q Query, e *cacheEntry) ([]Series, er
 	if e != nil {
 		for _, s := range matched {
 			ver := s.ver.Load()
-			s.mu.RLock()
+			s.mu.Lock()
 			e.deps = append(e.deps, dep{s: s, ver: ver, low: s.maxT - db.window, none: !s.has})
-			s.mu.RUnlock()
+			s.mu.Unlock()
 		}
 	}
 	db.filesMu.RLock()
@@ -173,11 +173,11 @@ func (db *DB) limitErr(got int) error {
 }
 
 func (db *DB) queryRaw(ctx context.Context, s *series, from, to int64, budget *int) ([]Point, error) {
-	s.mu.RLock()
+	s.mu.Lock()
 	refs := overlapping(s.raw, from, to)
 	i, j := s.headRange(from, to)
 	head := slices.Clone(s.head[i:j])
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	var pts []Point
 	for _, r := range refs {
 		c, err := db.decodeRaw(ctx, s.name, r)
@@ -248,7 +248,7 @@ func (db *DB) queryAgg(ctx context.Context, s *series, q Query, from, to int64, 
 			ti, a, b = -1, to, to
 		}
 	}
-	s.mu.RLock()
+	s.mu.Lock()
 	left := overlapping(s.raw, from, a)
 	var right, tier []chunkRef
 	if ti >= 0 {
@@ -257,7 +257,7 @@ func (db *DB) queryAgg(ctx context.Context, s *series, q Query, from, to int64, 
 	}
 	i, j := s.headRange(from, to)
 	head := slices.Clone(s.head[i:j])
-	s.mu.RUnlock()
+	s.mu.Unlock()
 
 	// Cut samples in time order (left edge, tier buckets, right edge), then
 	// the head, which is newer than everything cut.

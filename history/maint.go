@@ -64,7 +64,7 @@ func (db *DB) compactFiles(ctx context.Context, in []*blockFile, level int) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		s.mu.RLock()
+		s.mu.Lock()
 		var raw []chunkRef
 		for _, r := range s.raw {
 			if isIn(r.f) {
@@ -81,7 +81,7 @@ func (db *DB) compactFiles(ctx context.Context, in []*blockFile, level int) erro
 				}
 			}
 		}
-		s.mu.RUnlock()
+		s.mu.Unlock()
 		if !has {
 			continue
 		}

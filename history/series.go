@@ -18,7 +18,7 @@ type sample struct {
 type series struct {
 	name string
 
-	mu    sync.RWMutex
+	mu    sync.Mutex
 	head  []sample
 	has   bool
 	maxT  int64

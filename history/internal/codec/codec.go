@@ -117,13 +117,27 @@ func Encode(dst []byte, c *Columns, opt Options) ([]byte, Codec, error) {
 			best, bestCodec = p, k
 		}
 	}
+	var delta []byte
 	if opt.Only == 0 || opt.Only == Delta {
 		p, ok := encodeDelta(c)
 		try(Delta, p, ok)
+		delta = p
 	}
-	if opt.Only == 0 || opt.Only == Gorilla {
+	// A Gorilla stream needs at least 2 bits per sample after the first
+	// (plus 32+14+64 bits for the first): when Delta is already that small,
+	// Gorilla cannot be smaller and is not tried.
+	gorillaFloor := (2*(n-1) + 110) / 8
+	if opt.Only == Gorilla || (opt.Only == 0 && (delta == nil || len(delta) > gorillaFloor)) {
 		p, ok := encodeGorilla(c)
 		try(Gorilla, p, ok)
+		// go-tsz has sharp edges (FIELD-NOTES): never keep a stream that
+		// does not give back exactly what went in.
+		if bestCodec == Gorilla && !verifyGorilla(p, c) {
+			best, bestCodec = delta, Delta
+			if delta == nil {
+				best = nil
+			}
+		}
 	}
 	if best == nil {
 		if opt.Only != 0 && opt.Only != Raw {
@@ -520,18 +534,20 @@ func encodeGorilla(c *Columns) ([]byte, bool) {
 	out := make([]byte, 0, len(b)+4)
 	out = binary.AppendUvarint(out, uint64(len(b)))
 	out = append(out, b...)
-	// go-tsz has sharp edges (FIELD-NOTES); never keep a stream that does
-	// not give back exactly what went in.
+	return out, true
+}
+
+func verifyGorilla(p []byte, c *Columns) bool {
 	chk := &Columns{T: make([]int64, len(c.T)), V: make([]float64, len(c.V))}
-	if _, ok := decodeGorilla(out, chk); !ok {
-		return nil, false
+	if _, ok := decodeGorilla(p, chk); !ok {
+		return false
 	}
 	for i := range c.T {
 		if chk.T[i] != c.T[i] || math.Float64bits(chk.V[i]) != math.Float64bits(c.V[i]) {
-			return nil, false
+			return false
 		}
 	}
-	return out, true
+	return true
 }
 
 func decodeGorilla(p []byte, c *Columns) (rest []byte, ok bool) {
