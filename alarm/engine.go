@@ -279,6 +279,7 @@ type Engine struct {
 	groups groupState
 	start  time.Time
 
+	vm     vm.VM // reused for suppress_when
 	j      *journal
 	defLog []defChange
 	met    *metrics
@@ -572,17 +573,32 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 			return false
 		},
 	}
+	// model.HasPoint lists all points per call on an uncompiled model:
+	// build the set once.
+	var known map[string]struct{}
+	if m := e.cfg.model; m != nil && len(expanded) > 0 {
+		pts := m.Points()
+		known = make(map[string]struct{}, len(pts))
+		for _, p := range pts {
+			known[p] = struct{}{}
+		}
+	}
+	unknown := func(id string) bool {
+		if known == nil {
+			return false
+		}
+		_, ok := known[id]
+		return !ok && !isChannelPoint(id)
+	}
 	for xi := range expanded {
 		d := &expanded[xi]
 		di := origins[xi]
 		od := &defs[di]
-		if m := e.cfg.model; m != nil && !m.HasPoint(d.Point) && !isChannelPoint(d.Point) {
+		if unknown(d.Point) {
 			addErr(di, od, "point", d.Point, "unknown point")
 		}
-		if d.Deviation != nil && d.Deviation.Point != "" {
-			if m := e.cfg.model; m != nil && !m.HasPoint(d.Deviation.Point) && !isChannelPoint(d.Deviation.Point) {
-				addErr(di, od, "deviation.point", d.Deviation.Point, "unknown point")
-			}
+		if d.Deviation != nil && d.Deviation.Point != "" && unknown(d.Deviation.Point) {
+			addErr(di, od, "deviation.point", d.Deviation.Point, "unknown point")
 		}
 		cd := &cdef{def: *d, dep: -1}
 		cd.esc = append(cd.esc, d.Escalation...)

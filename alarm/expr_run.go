@@ -1,9 +1,9 @@
 package alarm
 
-import "github.com/expr-lang/expr"
-
-func runExpr(cd *cdef) (bool, error) {
-	out, err := expr.Run(cd.sup, nil)
+// runExpr evaluates a definition's suppress_when condition on the engine's
+// reused VM.
+func (e *Engine) runExpr(cd *cdef) (bool, error) {
+	out, err := e.vm.Run(cd.sup, nil)
 	if err != nil {
 		return false, err
 	}

@@ -454,7 +454,7 @@ func (e *Engine) timers(t *tables, now int64) {
 func (e *Engine) evalSuppression(t *tables, now int64) {
 	for _, di := range t.withSup {
 		cd := t.defs[di]
-		res, err := runExpr(cd)
+		res, err := e.runExpr(cd)
 		if err != nil {
 			e.log.Warn("alarm: suppress_when failed", "alarm", cd.def.ID, "err", err)
 			continue
