@@ -71,6 +71,9 @@ type DB struct {
 	cache     *queryCache
 	sf        singleflight.Group
 
+	compacted  atomic.Int64
+	cacheHits  atomic.Int64
+	cacheMiss  atomic.Int64
 	corrupt    atomic.Int64
 	rejected   atomic.Int64
 	codecCount [codec.NumCodecs]atomic.Int64

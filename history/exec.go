@@ -69,11 +69,13 @@ func (db *DB) Query(ctx context.Context, q Query) ([]Series, error) {
 	}
 	key := q.key()
 	if res, ok := db.cacheGet(key); ok {
+		db.cacheHits.Add(1)
 		if db.met != nil {
 			db.met.cacheHits.Inc()
 		}
 		return copySeries(res), nil
 	}
+	db.cacheMiss.Add(1)
 	if db.met != nil {
 		db.met.cacheMiss.Inc()
 	}

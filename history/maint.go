@@ -166,6 +166,7 @@ func (db *DB) compactFiles(ctx context.Context, in []*blockFile, level int) erro
 		db.removeFile(f)
 	}
 	db.filesMu.Unlock()
+	db.compacted.Add(1)
 	if db.met != nil {
 		db.met.compaction.Inc()
 	}

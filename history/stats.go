@@ -18,6 +18,9 @@ type Stats struct {
 	BlocksRaw     int64
 	Rejected      int64 // out-of-order samples rejected
 	Corrupt       int64 // corrupt WAL regions, block files and blocks found
+	Compactions   int64 // compactions done since Open
+	CacheHits     int64 // queries answered from the query cache
+	CacheMisses   int64 // queries computed (coalesced callers count once each)
 }
 
 // Stats returns current counters.
@@ -37,5 +40,6 @@ func (db *DB) Stats() Stats {
 		Series: n, HeadSamples: db.headSamples.Load(), Files: nf, ColdFiles: nc,
 		BlocksDelta: db.codecCount[codec.Delta].Load(), BlocksGorilla: db.codecCount[codec.Gorilla].Load(), BlocksRaw: db.codecCount[codec.Raw].Load(),
 		Rejected: db.rejected.Load(), Corrupt: db.corrupt.Load(),
+		Compactions: db.compacted.Load(), CacheHits: db.cacheHits.Load(), CacheMisses: db.cacheMiss.Load(),
 	}
 }
