@@ -166,9 +166,12 @@ func TestDiscreteRateDeviationQuality(t *testing.T) {
 			t.Error("rate 6/min did not raise")
 		}
 		// deviation from another point, evaluated on updates of either
-		send(t, e, "sp", 125)
-		if a, _ := e.Get("dev"); !a.Active {
-			t.Error("deviation 25 >= 20 not active after the setpoint moved")
+		evs = send(t, e, "sp", 125)
+		if a, _ := e.Get("dev"); !a.Active || a.Value != 100 {
+			t.Errorf("deviation 25 >= 20 not active after the setpoint moved: %+v", a)
+		}
+		if len(evs) != 1 || evs[0].Point != "pw" || evs[0].Attrs["value"] != "100" {
+			t.Errorf("deviation event: %v", evs)
 		}
 		send(t, e, "pw", 109) // deviation 16: inside the deadband
 		if a, _ := e.Get("dev"); !a.Active {

@@ -23,8 +23,10 @@
 // definition's suppress_when expression) and out of service hide an alarm:
 // it is still evaluated, but not annunciated; when the last of them ends,
 // an alarm whose condition is active is annunciated again. Every transition
-// is a model.Event with who, when and why in its Attrs (alarm_id, state,
-// priority, value, user, comment, reason, group, first_out).
+// is a model.Event with who, when and why in its Attrs: alarm_id,
+// definition, level and limit (limit alarms), tag.<name> for each tag,
+// state (after the transition), priority, value (the sample value that
+// caused it), user, comment, reason, group and first_out.
 //
 // # Nuisance control, escalation and correlation
 //

@@ -957,6 +957,7 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 	for _, ci := range p.conds {
 		c := &t.conds[ci]
 		raw := c.raw
+		val := smp.Value
 		switch c.kind {
 		case kHigh:
 			if good {
@@ -1008,6 +1009,7 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 			if !own.has || own.quality.IsBad() {
 				continue
 			}
+			val = own.value
 			dv := math.Abs(own.value - ref)
 			if raw {
 				raw = dv >= c.clear
@@ -1022,7 +1024,7 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 		case kQuality:
 			raw = smp.Quality.IsBad() || (c.uncert && smp.Quality.Status() == model.StatusUncertain)
 		}
-		e.step(s, c, ci, si, raw, smp.Value, now)
+		e.step(s, c, ci, si, raw, val, now)
 	}
 }
 

@@ -151,6 +151,15 @@ func (e *Engine) emit(t *tables, c *cond, kind model.EventKind, now int64, msg s
 	if c.life.Group != "" {
 		a["group"] = c.life.Group
 	}
+	cd := t.defs[c.def]
+	a["definition"] = cd.def.ID
+	if c.level != "" {
+		a["level"] = c.level
+		a["limit"] = strconv.FormatFloat(c.limit, 'g', -1, 64)
+	}
+	for k, v := range cd.def.Tags {
+		a["tag."+k] = v
+	}
 	for i := 0; i+1 < len(attrs); i += 2 {
 		if attrs[i+1] != "" {
 			a[attrs[i]] = attrs[i+1]
