@@ -1,0 +1,162 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"hash/fnv"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// respCache caches successful GET responses for a TTL, keyed by path and
+// query. Each cacheable route belongs to a tag ("points", "alarms", ...);
+// a successful write bumps the generation of the tags it changes, which
+// invalidates every entry of those tags at once. Concurrent misses of one
+// key are coalesced with singleflight.
+type respCache struct {
+	ttl   time.Duration
+	lru   *lru.Cache[string, *cached]
+	gens  map[string]*atomic.Uint64 // fixed after New
+	group singleflight.Group
+}
+
+type cached struct {
+	status  int
+	ctype   string
+	body    []byte
+	etag    string
+	gen     uint64
+	expires time.Time
+}
+
+func newRespCache(cc CacheConfig, tags []string) (*respCache, error) {
+	if cc.TTL == 0 {
+		return nil, nil
+	}
+	if cc.MaxEntries == 0 {
+		cc.MaxEntries = 1024
+	}
+	l, err := lru.New[string, *cached](cc.MaxEntries)
+	if err != nil {
+		return nil, err
+	}
+	c := &respCache{ttl: cc.TTL, lru: l, gens: map[string]*atomic.Uint64{}}
+	for _, t := range tags {
+		if c.gens[t] == nil {
+			c.gens[t] = new(atomic.Uint64)
+		}
+	}
+	return c, nil
+}
+
+func (c *respCache) invalidate(tags ...string) {
+	if c == nil {
+		return
+	}
+	for _, t := range tags {
+		if g := c.gens[t]; g != nil {
+			g.Add(1)
+		}
+	}
+}
+
+// recorder captures a response produced for the cache.
+type recorder struct {
+	h      http.Header
+	status int
+	buf    bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.h }
+func (r *recorder) WriteHeader(s int) {
+	if r.status == 0 {
+		r.status = s
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.buf.Write(b)
+}
+
+// serve answers r from the cache or by running next (once for concurrent
+// misses of the same key).
+func (c *respCache) serve(w http.ResponseWriter, r *http.Request, tag string, next http.Handler, m *metrics) {
+	gen := c.gens[tag]
+	g := gen.Load()
+	key := r.URL.Path + "?" + r.URL.RawQuery
+	now := time.Now()
+	if e, ok := c.lru.Get(key); ok && e.gen == g && now.Before(e.expires) {
+		m.cacheHit()
+		c.write(w, r, e)
+		return
+	}
+	m.cacheMiss()
+	v, _, _ := c.group.Do(key+"#"+strconv.FormatUint(g, 10), func() (any, error) {
+		rec := &recorder{h: http.Header{}}
+		// The shared fill must not die with the first caller's connection.
+		next.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		e := &cached{status: rec.status, ctype: rec.h.Get("Content-Type"), body: rec.buf.Bytes(), gen: g, expires: time.Now().Add(c.ttl)}
+		if e.status == http.StatusOK {
+			e.etag = etagOf(e.body)
+			if gen.Load() == g {
+				c.lru.Add(key, e)
+			}
+		}
+		return e, nil
+	})
+	c.write(w, r, v.(*cached))
+}
+
+func (c *respCache) write(w http.ResponseWriter, r *http.Request, e *cached) {
+	h := w.Header()
+	if e.ctype != "" {
+		h.Set("Content-Type", e.ctype)
+	}
+	if e.etag != "" {
+		h.Set("ETag", e.etag)
+		h.Set("Cache-Control", "private, no-cache")
+		if etagMatch(r.Header.Get("If-None-Match"), e.etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	h.Set("Content-Length", strconv.Itoa(len(e.body)))
+	w.WriteHeader(e.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(e.body)
+	}
+}
+
+func etagOf(b []byte) string {
+	f := fnv.New64a()
+	_, _ = f.Write(b)
+	var buf [18]byte
+	buf[0] = '"'
+	s := strconv.AppendUint(buf[:1], f.Sum64(), 16)
+	return string(append(s, '"'))
+}
+
+// etagMatch implements If-None-Match's weak comparison.
+func etagMatch(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for part := range strings.SplitSeq(header, ",") {
+		part = strings.TrimSpace(part)
+		if part == "*" || strings.TrimPrefix(part, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
