@@ -1,7 +1,9 @@
 package alarm
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"os"
 	"strings"
 	"testing"
@@ -190,4 +192,27 @@ func FuzzLoadDefinitions(f *testing.F) {
 		}
 		e.Close()
 	})
+}
+
+func TestDefinitionJSONRoundTrip(t *testing.T) {
+	f, _ := os.Open("testdata/alarms.yaml")
+	defer f.Close()
+	defs, err := LoadDefinitions(f, "alarms.yaml")
+	must(t, err)
+	for _, d := range defs {
+		b, err := json.Marshal(d)
+		must(t, err)
+		var back Definition
+		must(t, json.Unmarshal(b, &back))
+		if !reflect.DeepEqual(d, back) {
+			t.Errorf("%s: JSON round trip changed the definition:\n%+v\n%+v\n%s", d.ID, d, back, b)
+		}
+		if !reflect.DeepEqual(d.clone(), d) {
+			t.Errorf("%s: clone differs", d.ID)
+		}
+	}
+	var p Priority
+	if err := json.Unmarshal([]byte(`600`), &p); err != nil || p != 600 {
+		t.Errorf("numeric JSON priority: %v %v", p, err)
+	}
 }
