@@ -3,8 +3,8 @@ package alarm
 import (
 	"encoding/json"
 	"errors"
-	"reflect"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
