@@ -216,3 +216,22 @@ func TestDefinitionJSONRoundTrip(t *testing.T) {
 		t.Errorf("numeric JSON priority: %v %v", p, err)
 	}
 }
+
+// TestQuickstartAlarms checks that the alarms proposed for the quickstart
+// load against the quickstart's device model.
+func TestQuickstartAlarms(t *testing.T) {
+	m, err := model.LoadModel("../examples/quickstart/site/model.yaml")
+	if err != nil {
+		t.Fatalf("quickstart model: %v", err)
+	}
+	e := mustNew(t, WithDefinitionsFile("testdata/quickstart.yaml"), WithModel(m))
+	for _, id := range []string{"bat1.cell_temp.h", "pcs1.dc_voltage.ll", "pcs1.not_running", "grid_frequency.l", "grid_meter_stale"} {
+		if _, err := e.Get(id); err != nil {
+			t.Error(err)
+		}
+	}
+	evs := send(t, e, "bat1.max_cell_temp", 45)
+	if len(evs) != 1 || !strings.Contains(evs[0].Message, "bat1.max_cell_temp 45.0 °C above the hh limit 40 °C") {
+		t.Fatalf("message: %v", evs)
+	}
+}
