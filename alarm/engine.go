@@ -279,7 +279,8 @@ type Engine struct {
 	groups groupState
 	start  time.Time
 
-	vm     vm.VM // reused for suppress_when
+	vm     vm.VM  // reused for suppress_when
+	batch  uint64 // Process calls so far
 	j      *journal
 	defLog []defChange
 	met    *metrics
@@ -312,6 +313,9 @@ type cdef struct {
 	esc     []EscalationStep
 	realarm int64
 	corrKey string
+	refs    []int32 // points suppress_when reads
+	dynamic bool    // suppress_when reads more than refs: evaluate on every change
+	evalAt  uint64  // batch number of the last evaluation
 }
 
 type condKind uint8
@@ -368,6 +372,7 @@ type pointState struct {
 	seen    int64 // processing time of the last sample
 	quality model.Quality
 	has     bool
+	batch   uint64 // number of the batch that last updated the point
 	group   int32
 	conds   []int32
 }
@@ -613,9 +618,11 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 			}
 			cd.sup = p
 			if p != nil {
-				for _, id := range exprPoints(p) {
-					pointIdx(id)
+				ids, dyn := exprPoints(p)
+				for _, id := range ids {
+					cd.refs = append(cd.refs, pointIdx(id))
 				}
+				cd.dynamic = dyn
 			}
 			t.withSup = append(t.withSup, int32(len(t.defs)))
 		}
@@ -822,6 +829,7 @@ func (e *Engine) Process(ctx context.Context, batch []model.Sample) ([]model.Eve
 	}
 	now := time.Now().UnixNano()
 	t := e.t
+	e.batch++
 	if len(batch) >= e.cfg.parThresh && e.cfg.workers > 1 {
 		if err := e.detectParallel(ctx, t, batch, now); err != nil {
 			return nil, err
@@ -855,7 +863,7 @@ func (e *Engine) Process(ctx context.Context, batch []model.Sample) ([]model.Eve
 		e.applyAll(t, now)
 	}
 	if len(t.withSup) > 0 {
-		e.evalSuppression(t, now)
+		e.evalSuppression(t, now, trans > 0)
 	}
 	if e.met != nil {
 		e.met.samples.Add(float64(len(batch)))
@@ -953,6 +961,7 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 		st = smp.Time.UnixNano()
 	}
 	p.value, p.t, p.seen, p.quality, p.has = smp.Value, st, now, smp.Quality, true
+	p.batch = e.batch
 	good := !smp.Quality.IsBad() && smp.Value == smp.Value // NaN counts as bad
 	for _, ci := range p.conds {
 		c := &t.conds[ci]
@@ -1148,7 +1157,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) ([]model.Event, error)
 	s.trans = s.trans[:0]
 	e.timers(t, n)
 	if len(t.withSup) > 0 {
-		e.evalSuppression(t, n)
+		e.evalSuppression(t, n, true)
 	}
 	e.floodTick(n)
 	if n >= e.nextPrune {

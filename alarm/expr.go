@@ -42,27 +42,40 @@ func compileExpr(src string, env *exprEnv) (*vm.Program, error) {
 	)
 }
 
-type pointRefs struct{ ids []string }
+type pointRefs struct {
+	ids     []string
+	dynamic bool // a point id that is not a string literal, or active()
+}
 
 func (v *pointRefs) Visit(n *ast.Node) {
 	call, ok := (*n).(*ast.CallNode)
-	if !ok || len(call.Arguments) == 0 {
+	if !ok {
 		return
 	}
 	id, ok := call.Callee.(*ast.IdentifierNode)
-	if !ok || (id.Value != "point" && id.Value != "good") {
+	if !ok {
 		return
 	}
-	if s, ok := call.Arguments[0].(*ast.StringNode); ok {
-		v.ids = append(v.ids, s.Value)
+	switch id.Value {
+	case "point", "good":
+		if len(call.Arguments) > 0 {
+			if s, ok := call.Arguments[0].(*ast.StringNode); ok {
+				v.ids = append(v.ids, s.Value)
+				return
+			}
+		}
+		v.dynamic = true
+	case "active":
+		v.dynamic = true
 	}
 }
 
 // exprPoints returns the literal point ids a program reads with point() or
-// good(), so the engine tracks those points.
-func exprPoints(p *vm.Program) []string {
+// good(), so the engine tracks those points, and whether it depends on
+// anything else (alarm states, computed point ids).
+func exprPoints(p *vm.Program) ([]string, bool) {
 	var v pointRefs
 	n := p.Node()
 	ast.Walk(&n, &v)
-	return v.ids
+	return v.ids, v.dynamic
 }

@@ -459,10 +459,23 @@ func (e *Engine) timers(t *tables, now int64) {
 	e.nextTimer = next
 }
 
-// evalSuppression re-evaluates suppress_when conditions.
-func (e *Engine) evalSuppression(t *tables, now int64) {
+// evalSuppression re-evaluates suppress_when conditions whose inputs may
+// have changed: a point they read was updated since their last evaluation,
+// or (for conditions reading alarm states or computed ids) changed is set.
+func (e *Engine) evalSuppression(t *tables, now int64, changed bool) {
 	for _, di := range t.withSup {
 		cd := t.defs[di]
+		due := cd.evalAt == 0 || (changed && cd.dynamic)
+		for _, pi := range cd.refs {
+			if due {
+				break
+			}
+			due = t.points[pi].batch > cd.evalAt
+		}
+		if !due {
+			continue
+		}
+		cd.evalAt = e.batch
 		res, err := e.runExpr(cd)
 		if err != nil {
 			e.log.Warn("alarm: suppress_when failed", "alarm", cd.def.ID, "err", err)
