@@ -75,7 +75,9 @@ func (s *site) SubscribeSamples(pattern string, buffer int) (<-chan model.Sample
 	return sub.C(), sub.Close
 }
 
-func (s *site) SubscribeEvents(buffer int) (<-chan model.Event, func()) { return s.events.subscribe(buffer) }
+func (s *site) SubscribeEvents(buffer int) (<-chan model.Event, func()) {
+	return s.events.subscribe(buffer)
+}
 
 // eventBus is a minimal fan-out of events for the stream tests.
 type eventBus struct {

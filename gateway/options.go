@@ -50,6 +50,9 @@ type config struct {
 	executors []Executor
 	samples   SampleSubscriber
 	events    EventSubscriber
+	alarms    []Alarms
+	rules     []Rules
+	history   []History
 	checks    []namedCheck
 	creds     []credential
 	anonymous Role
