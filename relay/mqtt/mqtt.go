@@ -177,6 +177,12 @@ func (a *Adapter) onConnect(c paho.Client) {
 	}()
 }
 
+// Connected reports whether the client has an open connection now.
+func (a *Adapter) Connected() bool {
+	c := a.current()
+	return c != nil && c.IsConnectionOpen()
+}
+
 func (a *Adapter) current() paho.Client {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -264,3 +264,17 @@ func WithExecutor(e relay.Executor) Option {
 
 // WithLogger logs connection changes and rejected commands. nil discards.
 func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.logger = l; return nil } }
+
+// WithConnectTimeout bounds one connection attempt, the first and every
+// automatic reconnection (default 10s). An attempt that reaches a broker
+// which accepts TCP but never answers CONNECT (one shutting down, say)
+// waits this long before the next try.
+func WithConnectTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("mqtt: WithConnectTimeout(%v): want > 0", d)
+		}
+		c.connectTimeout = d
+		return nil
+	}
+}
