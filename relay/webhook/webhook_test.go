@@ -40,9 +40,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	for _, l := range bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n")) {
-		r.lines = append(r.lines, l)
-	}
+	r.lines = append(r.lines, bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n"))...)
 }
 
 func (r *receiver) received() [][]byte {
