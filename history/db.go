@@ -616,10 +616,12 @@ func (db *DB) start() {
 				case <-db.stop:
 					return
 				case <-t.C:
+					// fsync outside wmu so writers are not held up; a
+					// segment rotated meanwhile was synced by rotate.
 					db.wmu.Lock()
-					err := db.wal.sync()
+					f := db.wal.f
 					db.wmu.Unlock()
-					if err != nil {
+					if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 						db.log.Error("history: wal fsync", "err", err)
 					}
 				}
@@ -638,7 +640,7 @@ func (db *DB) start() {
 			case <-t.C:
 			case <-db.flushCh:
 			}
-			if err := db.Maintain(context.Background()); err != nil {
+			if err := db.maintain(context.Background()); err != nil {
 				db.log.Error("history: background maintenance", "err", err)
 			}
 		}
@@ -649,6 +651,15 @@ func (db *DB) start() {
 // block, compact, apply retention, archive cold files. The background
 // goroutine calls it every flush interval; tests and tools may call it.
 func (db *DB) Maintain(ctx context.Context) error {
+	db.closeMu.RLock()
+	defer db.closeMu.RUnlock()
+	if db.closed {
+		return ErrClosed
+	}
+	return db.maintain(ctx)
+}
+
+func (db *DB) maintain(ctx context.Context) error {
 	if err := db.flush(ctx); err != nil {
 		return err
 	}
@@ -882,3 +893,5 @@ func (db *DB) removeFile(f *blockFile) {
 		}
 	}
 }
+
+var _ Store = (*DB)(nil)

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,19 +20,23 @@ import (
 // dir/checkpoint.NNNNNNNN holding the head as of the start of segment N
 // (segments before N are obsolete once it exists).
 //
-// Record: uint32 LE payload length | uint32 LE CRC-32C of payload | payload.
+// Record: 4-byte magic | uint32 LE payload length | uint32 LE CRC-32C of
+// payload | payload. The magic lets replay find the next record after a
+// corrupt one without trying every offset.
 // Payload: byte recSamples | uvarint n | n × (uvarint len, point, varint
 // unix ms, uint64 LE float bits, quality byte).
 
 const (
 	recSamples     = 1
-	recHeader      = 8
+	recHeader      = 12
 	maxRecordBytes = 64 << 20
 	segSuffix      = ".seg"
 	ckptPrefix     = "checkpoint."
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+var recMagic = []byte{0x9e, 'W', 0xa1, 0x0c}
 
 type wal struct {
 	dir     string
@@ -159,12 +164,15 @@ func recordAt(b []byte, off int) ([]byte, bool) {
 	if len(b)-off < recHeader {
 		return nil, false
 	}
-	l := binary.LittleEndian.Uint32(b[off:])
+	if !bytes.Equal(b[off:off+4], recMagic) {
+		return nil, false
+	}
+	l := binary.LittleEndian.Uint32(b[off+4:])
 	if l == 0 || l > maxRecordBytes || uint64(len(b)-off-recHeader) < uint64(l) {
 		return nil, false
 	}
 	p := b[off+recHeader : off+recHeader+int(l)]
-	if crc32.Checksum(p, crcTable) != binary.LittleEndian.Uint32(b[off+4:]) {
+	if crc32.Checksum(p, crcTable) != binary.LittleEndian.Uint32(b[off+8:]) {
 		return nil, false
 	}
 	return p, true
@@ -173,6 +181,11 @@ func recordAt(b []byte, off int) ([]byte, bool) {
 // resync finds the next offset >= from where a valid record starts, or -1.
 func resync(b []byte, from int, dict walDict) int {
 	for o := from; o+recHeader < len(b); o++ {
+		i := bytes.Index(b[o:], recMagic)
+		if i < 0 {
+			return -1
+		}
+		o += i
 		if p, ok := recordAt(b, o); ok && decodeRecord(p, dict, nil) {
 			return o
 		}
@@ -286,15 +299,16 @@ func (r *recBuilder) size() int { return len(r.defs) + len(r.body) }
 
 // finish returns the framed record (header included); valid until reset.
 func (r *recBuilder) finish() []byte {
-	o := append(r.out[:0], 0, 0, 0, 0, 0, 0, 0, 0, recSamples)
+	o := append(r.out[:0], recMagic...)
+	o = append(o, 0, 0, 0, 0, 0, 0, 0, 0, recSamples)
 	o = binary.AppendVarint(o, r.base)
 	o = binary.AppendUvarint(o, uint64(r.nd))
 	o = append(o, r.defs...)
 	o = binary.AppendUvarint(o, uint64(r.n))
 	o = append(o, r.body...)
 	p := o[recHeader:]
-	binary.LittleEndian.PutUint32(o, uint32(len(p)))
-	binary.LittleEndian.PutUint32(o[4:], crc32.Checksum(p, crcTable))
+	binary.LittleEndian.PutUint32(o[4:], uint32(len(p)))
+	binary.LittleEndian.PutUint32(o[8:], crc32.Checksum(p, crcTable))
 	r.out = o
 	return o
 }

@@ -115,6 +115,7 @@ func TestWALReplayAfterCheckpointAndRotation(t *testing.T) {
 
 // FuzzWALReplay feeds arbitrary segment bytes to the WAL reader.
 func FuzzWALReplay(f *testing.F) {
+	dir := f.TempDir()
 	var r recBuilder
 	r.def(1, "pcs1.p")
 	r.def(2, "bms.soc")
@@ -141,7 +142,6 @@ func FuzzWALReplay(f *testing.F) {
 			t.Fatalf("resync went backwards: %d <= %d", next, bad)
 		}
 		// The full replay path on a file must never panic either.
-		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, segName(1)), b, 0o644)
 		_, _, _ = replayWAL(dir, slog.New(slog.DiscardHandler), func([]byte, int64, float64, uint8) {})
 	})
