@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/voltage-ems/ems/model"
 )
 
 func msg(i int, payload int) Message {
@@ -203,3 +205,28 @@ func BenchmarkBufferOverflow(b *testing.B) {
 		b.Fatalf("overflow %d, want %d", d.Overflow, b.N)
 	}
 }
+
+// BenchmarkSend measures Pipeline.Send of a 100-sample batch (filter, JSON
+// format, buffer) without delivery: the DropOldest buffer evicts.
+func BenchmarkSend(b *testing.B) {
+	p, err := New(nopAdapter{}, WithBuffer(10000, 64<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	batch := Batch{Samples: make([]model.Sample, 100)}
+	now := time.Now()
+	for i := range batch.Samples {
+		batch.Samples[i] = model.Sample{Point: fmt.Sprintf("pcs1.p%d", i), Value: float64(i) * 1.25, Time: now}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = p.Send(ctx, batch)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Samples)), "ns/sample")
+}
+
+type nopAdapter struct{}
+
+func (nopAdapter) Send(context.Context, []Message) error { return nil }
