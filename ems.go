@@ -153,6 +153,14 @@ func New(opts ...Option) (*EMS, error) {
 // options did not replace.
 func (e *EMS) defaults() error {
 	cfg := &e.cfg
+	switch {
+	case cfg.alarmSet && len(cfg.alarmOpts) > 0:
+		return errors.New("ems: WithAlarmOptions configures the default alarm engine; it cannot be combined with WithAlarmer")
+	case cfg.rulesSet && len(cfg.ruleOpts) > 0:
+		return errors.New("ems: WithRuleOptions configures the default rule engine; it cannot be combined with WithRuleEngine")
+	case cfg.historySet && len(cfg.historyOpts) > 0:
+		return errors.New("ems: WithHistoryOptions configures the default history store; it cannot be combined with WithHistory")
+	}
 	sub := func(name string) string {
 		if cfg.dataDir == "" {
 			return ""
@@ -164,7 +172,7 @@ func (e *EMS) defaults() error {
 		if cfg.registerer != nil {
 			hopts = append(hopts, history.WithMetrics(cfg.registerer))
 		}
-		db, err := history.Open(sub("history"), hopts...)
+		db, err := history.Open(sub("history"), append(hopts, cfg.historyOpts...)...)
 		if err != nil {
 			return fmt.Errorf("ems: default history store: %w", err)
 		}
@@ -182,7 +190,7 @@ func (e *EMS) defaults() error {
 		if cfg.registerer != nil {
 			aopts = append(aopts, alarm.WithMetrics(cfg.registerer))
 		}
-		a, err := alarm.New(aopts...)
+		a, err := alarm.New(append(aopts, cfg.alarmOpts...)...)
 		if err != nil {
 			return fmt.Errorf("ems: default alarm engine: %w", err)
 		}
@@ -197,7 +205,7 @@ func (e *EMS) defaults() error {
 		if cfg.registerer != nil {
 			ropts = append(ropts, rule.WithMetrics(cfg.registerer))
 		}
-		r, err := rule.New(ropts...)
+		r, err := rule.New(append(ropts, cfg.ruleOpts...)...)
 		if err != nil {
 			return fmt.Errorf("ems: default rule engine: %w", err)
 		}

@@ -9,9 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/voltage-ems/ems/alarm"
 	"github.com/voltage-ems/ems/gateway"
+	"github.com/voltage-ems/ems/history"
 	"github.com/voltage-ems/ems/internal/pipeline"
 	"github.com/voltage-ems/ems/model"
+	"github.com/voltage-ems/ems/rule"
 )
 
 // Option configures an EMS. Options are applied in order by New, which
@@ -74,6 +77,31 @@ type config struct {
 	keepChannel bool
 	restartMin  time.Duration
 	restartMax  time.Duration
+	alarmOpts   []alarm.Option
+	ruleOpts    []rule.Option
+	historyOpts []history.Option
+}
+
+// WithAlarmOptions configures the default alarm engine (definitions,
+// flood and chatter settings, ...). The EMS adds the model, data
+// directory, logger and metrics itself. It is an error together with
+// WithAlarmer.
+func WithAlarmOptions(opts ...alarm.Option) Option {
+	return func(cfg *config) error { cfg.alarmOpts = append(cfg.alarmOpts, opts...); return nil }
+}
+
+// WithRuleOptions configures the default rule engine (rules, workers,
+// budgets, ...). The EMS adds the model, itself as the command executor,
+// the logger and metrics. It is an error together with WithRuleEngine.
+func WithRuleOptions(opts ...rule.Option) Option {
+	return func(cfg *config) error { cfg.ruleOpts = append(cfg.ruleOpts, opts...); return nil }
+}
+
+// WithHistoryOptions configures the default history store (fsync policy,
+// tiers, retention, ...). The EMS adds the data directory, logger and
+// metrics. It is an error together with WithHistory.
+func WithHistoryOptions(opts ...history.Option) Option {
+	return func(cfg *config) error { cfg.historyOpts = append(cfg.historyOpts, opts...); return nil }
 }
 
 // WithCollector adds a collector under a unique name. Its Writer, if it

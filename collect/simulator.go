@@ -392,6 +392,14 @@ func (s *Simulator) step(now time.Time, out []model.Sample) []model.Sample {
 		if c.Resolution > 0 {
 			pub = math.Round(pub/c.Resolution) * c.Resolution
 		}
+		// Limits bound the published value too: a sensor of a quantity
+		// that cannot go negative does not report noise below zero.
+		if c.Min != nil && pub < *c.Min {
+			pub = *c.Min
+		}
+		if c.Max != nil && pub > *c.Max {
+			pub = *c.Max
+		}
 		if (c.Kind == model.Signal || c.Kind == model.Control) && pub != 0 {
 			pub = 1
 		}

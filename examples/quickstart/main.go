@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -20,8 +21,10 @@ import (
 	"time"
 
 	"github.com/voltage-ems/ems"
+	"github.com/voltage-ems/ems/alarm"
 	"github.com/voltage-ems/ems/collect"
 	"github.com/voltage-ems/ems/model"
+	"github.com/voltage-ems/ems/rule"
 )
 
 //go:embed site
@@ -67,10 +70,21 @@ func run(duration, every time.Duration, dataDir string, verbose bool) error {
 		return err
 	}
 
+	alarmsYAML, err := site.ReadFile("site/alarms.yaml")
+	if err != nil {
+		return err
+	}
+	rulesYAML, err := site.ReadFile("site/rules.yaml")
+	if err != nil {
+		return err
+	}
+
 	opts := []ems.Option{
 		ems.WithCollector("site", sim),
 		ems.WithModel(siteModel),
 		ems.WithLogger(logger),
+		ems.WithAlarmOptions(alarm.WithDefinitionsYAML(bytes.NewReader(alarmsYAML), "site/alarms.yaml")),
+		ems.WithRuleOptions(rule.WithRulesYAML(rulesYAML, "site/rules.yaml")),
 	}
 	if dataDir != "" {
 		opts = append(opts, ems.WithDataDir(dataDir))
@@ -87,6 +101,8 @@ func run(duration, every time.Duration, dataDir string, verbose bool) error {
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
+	events, stopEvents := e.SubscribeEvents(256)
+	defer stopEvents()
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
 
@@ -110,6 +126,10 @@ func run(duration, every time.Duration, dataDir string, verbose bool) error {
 			}
 			fmt.Printf("stopped after %s\n", time.Since(start).Round(time.Second))
 			return nil
+		case ev, ok := <-events:
+			if ok {
+				printEvent(ev, start)
+			}
 		case now := <-tick.C:
 			var count uint64
 			for _, st := range e.QueueStats() {
@@ -136,4 +156,19 @@ func statusLine(e *ems.EMS, up time.Duration, rate float64) string {
 		line += fmt.Sprintf("  alarms %d", a.KPIs().Active)
 	}
 	return line
+}
+
+// printEvent prints the events an operator would see: alarms raised and
+// cleared, rule events and failed commands.
+func printEvent(ev model.Event, start time.Time) {
+	switch ev.Kind {
+	case model.EventAlarmRaised, model.EventAlarmCleared, model.EventAlarmEscalated, model.EventAlarmFlood, model.EventCommandFailed, model.EventRuleError:
+	case model.EventRuleFired:
+		if ev.Message == "" {
+			return
+		}
+	default:
+		return
+	}
+	fmt.Printf("%6s  %-15s %-8s %s\n", time.Since(start).Round(time.Second), ev.Kind, ev.Severity, ev.Message)
 }
