@@ -257,3 +257,14 @@ func (r *ring) dropCounts() Drops {
 	defer r.mu.Unlock()
 	return r.drops
 }
+
+// snapshot appends copies of the buffered messages (oldest first) to dst
+// without removing them.
+func (r *ring) snapshot(dst []Message) []Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := 0; i < r.n; i++ {
+		dst = append(dst, r.buf[(r.head+i)%len(r.buf)])
+	}
+	return dst
+}

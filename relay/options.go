@@ -25,6 +25,7 @@ type config struct {
 	maxBytes     int
 	overflow     Overflow
 	spoolDir     string
+	spoolEvery   time.Duration
 	limit        rate.Limit
 	burst        int
 	breakerFails uint32
@@ -147,14 +148,31 @@ func WithOverflow(o Overflow) Option {
 
 // WithSpool keeps the buffer across restarts: Close writes the buffered
 // messages (and a batch still being retried) to dir/<name>.spool, and New
-// loads and removes that file. The directory must exist. Data buffered when
-// the process crashes (no Close) is not in the spool.
+// loads and removes that file. The directory must exist. Without
+// WithSpoolInterval, data buffered when the process crashes (no Close) is
+// lost.
 func WithSpool(dir string) Option {
 	return func(c *config) error {
 		if dir == "" {
 			return fmt.Errorf("relay: WithSpool: empty directory")
 		}
 		c.spoolDir = dir
+		return nil
+	}
+}
+
+// WithSpoolInterval also writes the spool every d while Run runs (a
+// checkpoint of the pending batch and the buffer; the write replaces the
+// file atomically), so a crash loses at most what arrived in the last d.
+// Messages delivered after a checkpoint are sent again after a crash
+// (at-least-once). It costs one write of the whole buffer per interval, and
+// needs WithSpool.
+func WithSpoolInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("relay: WithSpoolInterval: %v, want > 0", d)
+		}
+		c.spoolEvery = d
 		return nil
 	}
 }

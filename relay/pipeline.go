@@ -61,6 +61,9 @@ func New(adapter Adapter, opts ...Option) (*Pipeline, error) {
 			errs = append(errs, err)
 		}
 	}
+	if cfg.spoolEvery > 0 && cfg.spoolDir == "" {
+		errs = append(errs, errors.New("relay: WithSpoolInterval needs WithSpool"))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -295,9 +298,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 		})
 	}
+	if p.cfg.spoolEvery > 0 {
+		wg.Go(func() { p.checkpoints(ctx) })
+	}
 	p.loop(ctx, false)
 	wg.Wait()
 	return nil
+}
+
+func (p *Pipeline) checkpoints(ctx context.Context) {
+	t := time.NewTicker(p.cfg.spoolEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := p.checkpoint(); err != nil {
+				p.log.Error("relay: spool checkpoint failed", "err", err)
+			}
+		}
+	}
 }
 
 func (p *Pipeline) connect(ctx context.Context) error {
@@ -368,8 +389,8 @@ func (p *Pipeline) loop(ctx context.Context, drain bool) {
 			p.ring.addDrops(func(d *Drops) { d.Rejected += n })
 			p.log.Error("relay: batch rejected", "messages", n, "err", err)
 		default:
-			if ctx.Err() != nil && drain {
-				return
+			if ctx.Err() != nil {
+				return // stopping: the batch stays pending, no retry is counted
 			}
 			p.retries.Add(1)
 			attempt++

@@ -611,3 +611,28 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	return out
 }
+
+func TestPipelineSpoolCheckpointSurvivesCrash(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		down := &relaytest.Memory{}
+		down.FailWith(func(int, []relay.Message) error { return errors.New("down") })
+		p := mustNew(t, down, relay.WithSpool(dir), relay.WithSpoolInterval(time.Second), relay.WithName("ck"), relay.WithBatchSize(4))
+		stop := run(t, p)
+		p.Send(t.Context(), relay.Batch{Samples: samples(0, 10)})
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		// The process "crashes": Run stops, Close is never reached before a
+		// new process starts from the same spool directory.
+		stop()
+		p2 := mustNew(t, &relaytest.Memory{}, relay.WithSpool(dir), relay.WithName("ck"))
+		if st := p2.Stats(); st.Buffered != 10 {
+			t.Fatalf("buffered %d from the checkpoint, want 10 (4 pending + 6 buffered)", st.Buffered)
+		}
+		p2.Close()
+		p.Close()
+	})
+	if _, err := relay.New(&relaytest.Memory{}, relay.WithSpoolInterval(time.Second)); err == nil {
+		t.Fatal("WithSpoolInterval without WithSpool accepted")
+	}
+}

@@ -36,10 +36,34 @@ func (p *Pipeline) spoolPath() string {
 }
 
 // writeSpool writes the pending batch and the buffer to the spool file
-// (through a temporary file renamed over it, so a crash mid-write leaves
-// the previous file).
+// and removes them from memory (Close).
 func (p *Pipeline) writeSpool() error {
 	msgs := p.takeAll()
+	if err := p.writeSpoolFile(msgs); err != nil {
+		p.ring.addDrops(func(d *Drops) { d.Closed += uint64(len(msgs)) })
+		return fmt.Errorf("%w (%d messages dropped)", err, len(msgs))
+	}
+	if len(msgs) > 0 {
+		p.log.Info("relay: spooled undelivered messages", "file", p.spoolPath(), "messages", len(msgs))
+	}
+	return nil
+}
+
+// checkpoint writes a copy of the pending batch and the buffer to the spool
+// file, keeping them in memory (WithSpoolInterval). After a crash the next
+// New loads the last checkpoint: messages delivered since are sent again.
+func (p *Pipeline) checkpoint() error {
+	p.mu.Lock()
+	msgs := append([]Message(nil), p.pending...)
+	p.mu.Unlock()
+	msgs = p.ring.snapshot(msgs)
+	return p.writeSpoolFile(msgs)
+}
+
+// writeSpoolFile replaces the spool file with msgs (through a temporary
+// file renamed over it, so a crash mid-write leaves the previous file);
+// with no messages it removes the file.
+func (p *Pipeline) writeSpoolFile(msgs []Message) error {
 	path := p.spoolPath()
 	if len(msgs) == 0 {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -49,15 +73,13 @@ func (p *Pipeline) writeSpool() error {
 	}
 	tmp, err := os.CreateTemp(p.cfg.spoolDir, p.cfg.name+".spool-*")
 	if err != nil {
-		p.ring.addDrops(func(d *Drops) { d.Closed += uint64(len(msgs)) })
-		return fmt.Errorf("relay: spool: %w (%d messages dropped)", err, len(msgs))
+		return fmt.Errorf("relay: spool: %w", err)
 	}
 	w := bufio.NewWriter(tmp)
 	w.WriteString(spoolVersion + "\n")
 	enc := json.NewEncoder(w)
 	for i := range msgs {
-		m := &msgs[i]
-		if err = enc.Encode(spoolRecord(*m)); err != nil {
+		if err = enc.Encode(spoolRecord(msgs[i])); err != nil {
 			break
 		}
 	}
@@ -75,10 +97,8 @@ func (p *Pipeline) writeSpool() error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		p.ring.addDrops(func(d *Drops) { d.Closed += uint64(len(msgs)) })
-		return fmt.Errorf("relay: spool %s: %w (%d messages dropped)", path, err, len(msgs))
+		return fmt.Errorf("relay: spool %s: %w", path, err)
 	}
-	p.log.Info("relay: spooled undelivered messages", "file", path, "messages", len(msgs))
 	return nil
 }
 
