@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,9 +15,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/voltage-ems/ems"
+	"github.com/voltage-ems/ems/alarm"
 	"github.com/voltage-ems/ems/collect"
 	"github.com/voltage-ems/ems/model"
 	"github.com/voltage-ems/ems/relay"
+	"github.com/voltage-ems/ems/rule"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -318,13 +321,16 @@ func TestCollectorRestart(t *testing.T) {
 
 func TestNewRejectsBadOptions(t *testing.T) {
 	bad := map[string][]ems.Option{
-		"empty collector name": {ems.WithCollector("", &flaky{})},
-		"duplicate collector":  {ems.WithCollector("a", &flaky{}), ems.WithCollector("a", &flaky{})},
-		"bad queue":            {ems.WithQueue("history", 0, ems.Block)},
-		"bad tick":             {ems.WithTickInterval(0)},
-		"bad model":            {ems.WithModel(&model.Model{Uplinks: []model.Route{{From: "ch1.T.1", To: "nope.x"}}})},
-		"nil model":            {ems.WithModel(nil)},
-		"bad restart":          {ems.WithCollectorRestart(time.Second, time.Millisecond)},
+		"empty collector name":          {ems.WithCollector("", &flaky{})},
+		"duplicate collector":           {ems.WithCollector("a", &flaky{}), ems.WithCollector("a", &flaky{})},
+		"bad queue":                     {ems.WithQueue("history", 0, ems.Block)},
+		"bad tick":                      {ems.WithTickInterval(0)},
+		"bad model":                     {ems.WithModel(&model.Model{Uplinks: []model.Route{{From: "ch1.T.1", To: "nope.x"}}})},
+		"nil model":                     {ems.WithModel(nil)},
+		"bad restart":                   {ems.WithCollectorRestart(time.Second, time.Millisecond)},
+		"alarm options without default": {ems.WithAlarmer(nil), ems.WithAlarmOptions(alarm.WithMaxShelve(time.Hour))},
+		"bad alarm definitions":         {ems.WithAlarmOptions(alarm.WithDefinitionsYAML(strings.NewReader("alarms: [{id: x}]"), "a.yaml"))},
+		"bad rules":                     {ems.WithRuleOptions(rule.WithRulesYAML([]byte("rules: [{id: r, condition: 'nope +'}]"), "r.yaml"))},
 	}
 	for name, opts := range bad {
 		e, err := ems.New(opts...)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -36,13 +37,16 @@ func main() {
 	dataDir := flag.String("data", "", "keep history and alarm state in this directory (default: in memory)")
 	verbose := flag.Bool("v", false, "log at debug level")
 	flag.Parse()
-	if err := run(*duration, *every, *dataDir, *verbose); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Stdout, *duration, *every, *dataDir, *verbose)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(duration, every time.Duration, dataDir string, verbose bool) error {
+func run(ctx context.Context, out io.Writer, duration, every time.Duration, dataDir string, verbose bool) error {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelDebug
@@ -94,8 +98,6 @@ func run(duration, every time.Duration, dataDir string, verbose bool) error {
 		return err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, duration)
@@ -106,8 +108,8 @@ func run(duration, every time.Duration, dataDir string, verbose bool) error {
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
 
-	fmt.Println("VoltageEMS quickstart: 1 MW / 2 MWh battery, 800 kWp PV, factory load, grid meter (simulated, 60x speed)")
-	fmt.Println("Ctrl-C to stop.")
+	fmt.Fprintln(out, "VoltageEMS quickstart: 1 MW / 2 MWh battery, 800 kWp PV, factory load, grid meter (simulated, 60x speed)")
+	fmt.Fprintln(out, "Ctrl-C to stop.")
 	// The operator dispatches the battery: discharge 300 kW to cover the load.
 	if err := e.Execute(ctx, model.Command{Point: "pcs1.power_setpoint", Value: 300, Source: "quickstart"}); err != nil {
 		return fmt.Errorf("initial dispatch: %w", err)
@@ -124,11 +126,11 @@ func run(duration, every time.Duration, dataDir string, verbose bool) error {
 			if err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}
-			fmt.Printf("stopped after %s\n", time.Since(start).Round(time.Second))
+			fmt.Fprintf(out, "stopped after %s\n", time.Since(start).Round(time.Second))
 			return nil
 		case ev, ok := <-events:
 			if ok {
-				printEvent(ev, start)
+				printEvent(out, ev, start)
 			}
 		case now := <-tick.C:
 			var count uint64
@@ -139,7 +141,7 @@ func run(duration, every time.Duration, dataDir string, verbose bool) error {
 			}
 			rate := float64(count-lastCount) / now.Sub(lastAt).Seconds()
 			lastCount, lastAt = count, now
-			fmt.Println(statusLine(e, now.Sub(start), rate))
+			fmt.Fprintln(out, statusLine(e, now.Sub(start), rate))
 		}
 	}
 }
@@ -160,7 +162,7 @@ func statusLine(e *ems.EMS, up time.Duration, rate float64) string {
 
 // printEvent prints the events an operator would see: alarms raised and
 // cleared, rule events and failed commands.
-func printEvent(ev model.Event, start time.Time) {
+func printEvent(out io.Writer, ev model.Event, start time.Time) {
 	switch ev.Kind {
 	case model.EventAlarmRaised, model.EventAlarmCleared, model.EventAlarmEscalated, model.EventAlarmFlood, model.EventCommandFailed, model.EventRuleError:
 	case model.EventRuleFired:
@@ -170,5 +172,5 @@ func printEvent(ev model.Event, start time.Time) {
 	default:
 		return
 	}
-	fmt.Printf("%6s  %-15s %-8s %s\n", time.Since(start).Round(time.Second), ev.Kind, ev.Severity, ev.Message)
+	fmt.Fprintf(out, "%6s  %-15s %-8s %s\n", time.Since(start).Round(time.Second), ev.Kind, ev.Severity, ev.Message)
 }
