@@ -14,6 +14,7 @@ import (
 	"sync"
 	"text/template"
 	"time"
+	"unsafe"
 
 	"github.com/expr-lang/expr/vm"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -334,29 +335,21 @@ const (
 // cond is one alarm: static configuration, the detection state (phase 1)
 // and the lifecycle state.
 type cond struct {
+	condBody
+	_ [condPad]byte
+}
+
+type condBody struct {
+	hot // first, so limit alarms touch one cache line per sample
+
+	setpoint   float64
+	per        float64 // rate period in seconds
+	after      int64   // stale
 	id         string
 	level      string
 	def        int32
-	kind       condKind
-	trans      uint8 // 1 rising, 2 falling, 3 change
-	uncert     bool
-	point      int32
-	ref        int32
-	limit      float64 // activate threshold
-	clear      float64 // clear threshold (hysteresis)
-	setpoint   float64
-	per        float64 // rate period in seconds
-	onDelay    int64
-	offDelay   int64
-	after      int64 // stale
 	prio       Priority
 	dependents []int32
-
-	// detection
-	raw        bool
-	pactive    bool
-	pendSince  int64
-	pendQueued bool
 
 	// lifecycle
 	life    life
@@ -364,6 +357,27 @@ type cond struct {
 	clears  []int64 // ring of recent activation times (chatter)
 	clearN  int
 }
+
+// hot holds what detection reads and writes for every sample (56 bytes).
+type hot struct {
+	kind       condKind
+	trans      uint8 // 1 rising, 2 falling, 3 change
+	uncert     bool
+	raw        bool // the condition as last evaluated (before delays)
+	pactive    bool // the condition after on/off delays
+	pendQueued bool
+	point      int32
+	ref        int32
+	limit      float64 // activate threshold
+	clear      float64 // clear threshold (hysteresis)
+	pendSince  int64
+	onDelay    int64
+	offDelay   int64
+}
+
+// condPad rounds cond up to a multiple of 64 bytes so that, in a large
+// (page-aligned) slice, every cond's hot part sits in one cache line.
+const condPad = (64 - unsafe.Sizeof(condBody{})%64) % 64
 
 type pointState struct {
 	id      string
@@ -638,8 +652,8 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 				addErr(di, od, "id", id, "duplicate alarm id after template expansion")
 			}
 			ci := int32(len(t.conds))
-			t.conds = append(t.conds, cond{id: id, level: lvl, def: defIdx, kind: k, point: pi, ref: -1,
-				onDelay: int64(d.OnDelay), offDelay: int64(d.OffDelay), prio: prio, livePos: -1})
+			t.conds = append(t.conds, cond{condBody: condBody{id: id, level: lvl, def: defIdx, prio: prio, livePos: -1,
+				hot: hot{kind: k, point: pi, ref: -1, onDelay: int64(d.OnDelay), offDelay: int64(d.OffDelay)}}})
 			t.cindex[id] = ci
 			cd.conds = append(cd.conds, ci)
 			return &t.conds[ci]
