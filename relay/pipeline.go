@@ -510,3 +510,9 @@ func (p *Pipeline) takeAll() []Message {
 	p.mu.Unlock()
 	return p.ring.pop(out, int(^uint(0)>>1))
 }
+
+var (
+	_ Runner        = (*Pipeline)(nil)
+	_ CommandSource = (*Pipeline)(nil)
+	_ Closer        = (*Pipeline)(nil)
+)

@@ -150,3 +150,17 @@ func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)
 }
+
+// Runner is implemented by relays that deliver in the background, as
+// Pipeline does: the EMS runs Run in its own goroutine for the life of the
+// site and cancels ctx to stop it.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// CommandSource is implemented by relays that can take commands from their
+// peer (Pipeline, when its adapter is a Receiver). The EMS calls
+// SetExecutor with itself before Run.
+type CommandSource interface {
+	SetExecutor(e Executor)
+}

@@ -34,7 +34,7 @@ type Harness struct {
 // completely, payloads byte for byte; an empty batch is a no-op; messages of
 // one point keep their order across batches; Send with a canceled context
 // returns (with or without an error) instead of hanging; Close is
-// idempotent (calling it twice returns).
+// idempotent (calling it twice returns); Send after Close fails.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Helper()
 	t.Run("DeliversBatch", func(t *testing.T) {
@@ -99,6 +99,19 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			t.Fatalf("first Close: %v", err)
 		}
 		_ = c.Close() // must return; the error is the adapter's choice
+	})
+	t.Run("SendAfterClose", func(t *testing.T) {
+		h, ctx := setup(t, newHarness)
+		c, ok := h.Adapter.(relay.Closer)
+		if !ok {
+			t.Skip("adapter is not a relay.Closer")
+		}
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := h.Adapter.Send(ctx, Messages("dev4", 1, 0)); err == nil {
+			t.Fatal("Send after Close returned nil: the pipeline would count the batch as delivered")
+		}
 	})
 }
 
