@@ -1,14 +1,17 @@
 package history
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 
 	"github.com/voltage-ems/ems/history/internal/codec"
@@ -61,27 +64,55 @@ type indexEntry struct {
 	ref   chunkRef
 }
 
-// fileBuilder accumulates chunks and the index of a new block file.
+// fileBuilder streams chunks of a new block file to a temporary file (or
+// memory) and keeps its index.
 type fileBuilder struct {
-	buf     bytes.Buffer
+	w       io.Writer
+	mem     *bytes.Buffer
+	bw      *bufio.Writer
+	tmp     *os.File
+	off     int64
+	err     error
+	done    bool
 	entries []indexEntry
 }
 
-func newFileBuilder() *fileBuilder {
+func newFileBuilder(dir string) (*fileBuilder, error) {
 	b := &fileBuilder{}
-	b.buf.WriteString(fileMagic)
-	b.buf.WriteByte(fileVersion)
-	return b
+	if dir == "" {
+		b.mem = &bytes.Buffer{}
+		b.w = b.mem
+	} else {
+		f, err := os.CreateTemp(dir, "build-*.tmp")
+		if err != nil {
+			return nil, fmt.Errorf("history: create block file: %w", err)
+		}
+		b.tmp, b.bw = f, bufio.NewWriterSize(f, 1<<20)
+		b.w = b.bw
+	}
+	b.write([]byte(fileMagic))
+	b.write([]byte{fileVersion})
+	return b, nil
+}
+
+func (b *fileBuilder) write(p []byte) {
+	if b.err != nil {
+		return
+	}
+	_, b.err = b.w.Write(p)
+	b.off += int64(len(p))
 }
 
 func (b *fileBuilder) add(point string, tier int, chunk []byte, count int, minT, maxT int64) {
-	off := int64(b.buf.Len())
-	b.buf.Write(chunk)
+	off := b.off
+	b.write(chunk)
 	b.entries = append(b.entries, indexEntry{point: point, tier: tier, ref: chunkRef{off: off, size: int32(len(chunk)), count: int32(count), minT: minT, maxT: maxT}})
 }
 
-func (b *fileBuilder) finish(level int, seqLo, seqHi uint64) []byte {
-	idxOff := b.buf.Len()
+// finish writes the index and footer. For memory builders it returns the
+// file image; disk builders are flushed and fsynced.
+func (b *fileBuilder) finish(level int, seqLo, seqHi uint64) ([]byte, int64, error) {
+	idxOff := b.off
 	var ix []byte
 	ix = append(ix, byte(level))
 	ix = binary.AppendUvarint(ix, seqLo)
@@ -97,13 +128,42 @@ func (b *fileBuilder) finish(level int, seqLo, seqHi uint64) []byte {
 		ix = binary.AppendVarint(ix, e.ref.maxT)
 		ix = binary.AppendUvarint(ix, uint64(e.ref.count))
 	}
-	b.buf.Write(ix)
+	b.write(ix)
 	var ft [footerSize]byte
 	binary.LittleEndian.PutUint64(ft[:], uint64(idxOff))
 	binary.LittleEndian.PutUint32(ft[8:], crc32.Checksum(ix, crcTable))
 	copy(ft[12:], fileMagic)
-	b.buf.Write(ft[:])
-	return b.buf.Bytes()
+	b.write(ft[:])
+	if b.err != nil {
+		return nil, 0, b.err
+	}
+	if b.mem != nil {
+		return b.mem.Bytes(), b.off, nil
+	}
+	if err := b.bw.Flush(); err != nil {
+		return nil, 0, err
+	}
+	return nil, b.off, b.tmp.Sync()
+}
+
+// commit renames the finished temporary file to p (disk builders).
+func (b *fileBuilder) commit(p string) error {
+	if err := b.tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(b.tmp.Name(), p); err != nil {
+		return err
+	}
+	b.done = true
+	return syncDir(filepath.Dir(p))
+}
+
+// abort removes the temporary file unless the builder was committed.
+func (b *fileBuilder) abort() {
+	if b.tmp != nil && !b.done {
+		b.tmp.Close()
+		os.Remove(b.tmp.Name())
+	}
 }
 
 // parseIndex reads the index of a whole block file image (or of its tail:

@@ -250,6 +250,14 @@ func (db *DB) openDisk() error {
 		return err
 	}
 	db.corrupt.Add(int64(skipped))
+	// Segments left from before this Open count towards the next checkpoint,
+	// so a store that is restarted often still trims its WAL.
+	segs, _ := filepath.Glob(filepath.Join(db.walDir(), "*"+segSuffix))
+	for _, p := range segs {
+		if st, err := os.Stat(p); err == nil {
+			db.walAtCkpt -= st.Size()
+		}
+	}
 	db.wal, err = openWAL(db.walDir(), db.cfg.segmentSize, db.log, last+1)
 	return err
 }
@@ -710,7 +718,11 @@ func (db *DB) flush(ctx context.Context) error {
 		}
 		ckSeg = seg
 	}
-	b := newFileBuilder()
+	b, err := newFileBuilder(db.buildDir())
+	if err != nil {
+		return err
+	}
+	defer b.abort()
 	var cuts []cut
 	c := &codec.Columns{}
 	for _, s := range db.allSeries() {
@@ -821,18 +833,28 @@ func (db *DB) addChunks(b *fileBuilder, name string, c *codec.Columns) error {
 	return nil
 }
 
+func (db *DB) buildDir() string {
+	if db.dir == "" {
+		return ""
+	}
+	return db.blocksDir()
+}
+
 func (db *DB) writeFile(b *fileBuilder, level int, seqLo, seqHi uint64) (*blockFile, error) {
-	data := b.finish(level, seqLo, seqHi)
+	data, size, err := b.finish(level, seqLo, seqHi)
+	if err != nil {
+		return nil, fmt.Errorf("history: write block file: %w", err)
+	}
 	name := fmt.Sprintf("%016d-%016d.blk", seqLo, seqHi)
-	bf := &blockFile{name: name, level: level, seqLo: seqLo, seqHi: seqHi, size: int64(len(data)), minT: math.MaxInt64, maxT: math.MinInt64}
+	bf := &blockFile{name: name, level: level, seqLo: seqLo, seqHi: seqHi, size: size, minT: math.MaxInt64, maxT: math.MinInt64}
 	for _, e := range b.entries {
 		bf.minT, bf.maxT = min(bf.minT, e.ref.minT), max(bf.maxT, e.ref.maxT)
 	}
 	if db.dir == "" {
-		bf.data = slices.Clone(data)
+		bf.data = data
 	} else {
 		p := filepath.Join(db.blocksDir(), name)
-		if err := writeFileAtomic(p, data); err != nil {
+		if err := b.commit(p); err != nil {
 			return nil, fmt.Errorf("history: write block file: %w", err)
 		}
 		f, err := os.Open(p)

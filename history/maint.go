@@ -54,7 +54,11 @@ func (db *DB) pickCompaction(level int) []*blockFile {
 
 func (db *DB) compactFiles(ctx context.Context, in []*blockFile, level int) error {
 	isIn := func(f *blockFile) bool { return slices.Contains(in, f) }
-	b := newFileBuilder()
+	b, err := newFileBuilder(db.buildDir())
+	if err != nil {
+		return err
+	}
+	defer b.abort()
 	type swap struct {
 		s    *series
 		refs []indexEntry

@@ -3,6 +3,7 @@ package history
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -86,6 +87,8 @@ func TestWALCorruptRecordIsSkippedAndCounted(t *testing.T) {
 }
 
 func TestWALReplayAfterCheckpointAndRotation(t *testing.T) {
+	defer func(old int64) { checkpointMinBytes = old }(checkpointMinBytes)
+	checkpointMinBytes = 1 << 10 // checkpoint on every flush
 	dir := t.TempDir()
 	db := openT(t, dir, WithOutOfOrderWindow(30*time.Second), WithWALSegmentSize(64<<10), WithSync(SyncAlways, 0))
 	ctx := context.Background()
@@ -101,6 +104,20 @@ func TestWALReplayAfterCheckpointAndRotation(t *testing.T) {
 	}
 	if n := len(walSegments(t, dir)); n < 2 {
 		t.Fatalf("expected rotated segments, have %d", n)
+	}
+	ckpts, _ := filepath.Glob(filepath.Join(dir, "wal", ckptPrefix+"*"))
+	if len(ckpts) != 1 {
+		t.Fatalf("checkpoints: %v", ckpts)
+	}
+	// Segments before the checkpoint are gone.
+	var ck int
+	fmt.Sscanf(filepath.Base(ckpts[0]), ckptPrefix+"%d", &ck)
+	for _, s := range walSegments(t, dir) {
+		var n int
+		fmt.Sscanf(filepath.Base(s), "%d", &n)
+		if n < ck {
+			t.Errorf("segment %s survived checkpoint %d", s, ck)
+		}
 	}
 	close(db.stop)
 	db.wg.Wait()
