@@ -21,8 +21,4 @@ var (
 	ErrClosed = errors.New("alarm: engine closed")
 	// ErrBadOption is wrapped by New for an invalid option value.
 	ErrBadOption = errors.New("alarm: invalid option")
-	// ErrCorruptJournal is logged (and returned by New with
-	// WithStrictJournal) when the journal in the data directory cannot be
-	// read back completely.
-	ErrCorruptJournal = errors.New("alarm: corrupt journal")
 )
