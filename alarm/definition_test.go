@@ -235,3 +235,36 @@ func TestQuickstartAlarms(t *testing.T) {
 		t.Fatalf("message: %v", evs)
 	}
 }
+
+func TestBadOptions(t *testing.T) {
+	for name, o := range map[string]Option{
+		"max delay":   WithMaxDelay(0),
+		"max shelve":  WithMaxShelve(-time.Second),
+		"chatter":     WithChatter(3, 0, time.Minute),
+		"flood":       WithFlood(10, 0, PriorityHigh),
+		"suppressor":  WithSuppressor(time.Minute, 0, 10),
+		"correlation": WithCorrelation(-time.Second),
+		"history":     WithHistorySize(0),
+		"stale age":   WithStaleAlarmAge(0),
+		"parallel":    WithParallel(0, 10),
+	} {
+		if _, err := New(o); !errors.Is(err, ErrBadOption) {
+			t.Errorf("%s: %v, want ErrBadOption", name, err)
+		}
+	}
+	if _, err := New(WithDefinitionsFile("testdata/missing.yaml")); err == nil {
+		t.Error("missing definitions file accepted")
+	}
+}
+
+func TestDefinitionValidate(t *testing.T) {
+	d := Definition{ID: "x y", Point: "p", Discrete: &Discrete{}}
+	errs := model.AsConfigErrors(d.Validate())
+	if len(errs) != 2 || errs[0].Field != "id" || errs[1].Field != "discrete" {
+		t.Fatalf("%v", d.Validate())
+	}
+	ok := Definition{ID: "x", Point: "p", Quality: &BadQuality{}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
