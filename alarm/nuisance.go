@@ -18,14 +18,15 @@ type supWindow struct {
 // floodState detects floods: more than n annunciations within the window.
 // ring holds the times of the last n+1 annunciations.
 type floodState struct {
-	ring   []int64
-	pos    int
-	filled int
-	active bool
-	since  int64
-	hidden int
-	total  int64 // ns spent in flood before the current one
-	floods int
+	ring    []int64
+	pos     int
+	filled  int
+	active  bool
+	since   int64
+	hidden  int
+	total   int64 // ns spent in flood before the current one
+	summary int64 // time of the last summary
+	floods  int
 }
 
 func (f *floodState) init(n int) {
@@ -57,7 +58,7 @@ func (f *floodState) over(now, window int64) bool {
 }
 
 func (f *floodState) begin(now int64) {
-	f.active, f.since, f.hidden = true, now, 0
+	f.active, f.since, f.hidden, f.summary = true, now, 0, now
 	f.floods++
 }
 
@@ -66,8 +67,13 @@ func (e *Engine) pushFlood(now int64, phase string) {
 	msg := "alarm flood: more than " + strconv.Itoa(e.cfg.floodN) + " alarms in " + e.cfg.floodWin.String() +
 		"; only priority >= " + e.cfg.floodMin.String() + " annunciated"
 	attrs := map[string]string{"phase": phase, "min_priority": e.cfg.floodMin.String()}
-	if phase == "end" {
+	switch phase {
+	case "end":
 		msg = "alarm flood ended after " + time.Duration(now-f.since).String() + "; " + strconv.Itoa(f.hidden) + " alarms not annunciated"
+	case "summary":
+		msg = "alarm flood going on for " + time.Duration(now-f.since).String() + "; " + strconv.Itoa(f.hidden) + " alarms not annunciated so far"
+	}
+	if phase != "start" {
 		attrs["hidden"] = strconv.Itoa(f.hidden)
 		attrs["duration"] = time.Duration(now - f.since).String()
 	}
@@ -76,13 +82,22 @@ func (e *Engine) pushFlood(now int64, phase string) {
 		Source: Source, Severity: model.SeverityHigh, Message: msg, Attrs: attrs})
 }
 
-// floodTick ends a flood once the rate fell.
+// floodTick ends a flood once the rate fell, and reports a summary every
+// flood window while it lasts.
 func (e *Engine) floodTick(now int64) {
 	f := &e.flood
-	if f.active && !f.over(now, int64(e.cfg.floodWin)) {
+	if !f.active {
+		return
+	}
+	if !f.over(now, int64(e.cfg.floodWin)) {
 		e.pushFlood(now, "end")
 		f.active = false
 		f.total += now - f.since
+		return
+	}
+	if now-f.summary >= int64(e.cfg.floodWin) {
+		e.pushFlood(now, "summary")
+		f.summary = now
 	}
 }
 

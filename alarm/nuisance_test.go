@@ -112,9 +112,26 @@ func TestFlood(t *testing.T) {
 		if !k.InFlood || k.AnnunciationsLast10Min != 20 {
 			t.Fatalf("KPIs during flood: %+v", k)
 		}
+		// the flood began at 10 s; while alarms keep coming (two a minute
+		// here), a summary follows every window
+		for i := 0; i < 10; i++ {
+			time.Sleep(time.Minute)
+			for _, p := range []int{i, i + 10} {
+				send(t, e, fmt.Sprintf("p%d", p), 0)
+				send(t, e, fmt.Sprintf("p%d", p), 20)
+			}
+			evs = tick(t, e)
+			if i < 9 && len(evs) != 0 {
+				t.Fatalf("minute %d: %v", i, evs)
+			}
+		}
+		// 8 hidden before + 20 re-raised of which 4 critical
+		if len(evs) != 1 || evs[0].Kind != model.EventAlarmFlood || evs[0].Attrs["phase"] != "summary" || evs[0].Attrs["hidden"] != "24" {
+			t.Fatalf("flood summary: %v", evs)
+		}
 		time.Sleep(10 * time.Minute)
 		evs = tick(t, e)
-		if len(evs) != 1 || evs[0].Kind != model.EventAlarmFlood || evs[0].Attrs["phase"] != "end" || evs[0].Attrs["hidden"] != "8" {
+		if len(evs) != 1 || evs[0].Kind != model.EventAlarmFlood || evs[0].Attrs["phase"] != "end" || evs[0].Attrs["hidden"] != "24" {
 			t.Fatalf("flood end: %v", evs)
 		}
 		if k := e.KPIs(); k.InFlood || k.FloodPercent <= 0 || k.FloodPercent >= 100 {
