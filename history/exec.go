@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/voltage-ems/ems/history/internal/codec"
 )
 
@@ -60,12 +62,14 @@ func (db *DB) Query(ctx context.Context, q Query) ([]Series, error) {
 		return nil, err
 	}
 	db.closeMu.RLock()
-	defer db.closeMu.RUnlock()
-	if db.closed {
-		return nil, ErrClosed
-	}
-	if db.cache == nil {
+	closed := db.closed
+	if !closed && db.cache == nil {
+		defer db.closeMu.RUnlock()
 		return db.execute(ctx, q, nil)
+	}
+	db.closeMu.RUnlock()
+	if closed {
+		return nil, ErrClosed
 	}
 	key := q.key()
 	if res, ok := db.cacheGet(key); ok {
@@ -79,9 +83,17 @@ func (db *DB) Query(ctx context.Context, q Query) ([]Series, error) {
 	if db.met != nil {
 		db.met.cacheMiss.Inc()
 	}
-	v, err, _ := db.sf.Do(key, func() (any, error) {
+	ch := db.sf.DoChan(key, func() (any, error) {
+		// This may outlive a caller that gave up: hold off Close meanwhile.
+		// (The caller does not hold closeMu while it waits.)
+		db.closeMu.RLock()
+		defer db.closeMu.RUnlock()
+		if db.closed {
+			return nil, ErrClosed
+		}
 		e := &cacheEntry{to: q.To.UnixMilli(), seriesGen: db.seriesGen.Load(), gen: db.gen.Load()}
-		// The query must not be cut short by one caller's context: others share it.
+		// Shared by every caller of the same query: one caller's
+		// cancellation must not fail the others.
 		res, err := db.execute(context.WithoutCancel(ctx), q, e)
 		if err != nil {
 			return nil, err
@@ -90,10 +102,16 @@ func (db *DB) Query(ctx context.Context, q Query) ([]Series, error) {
 		db.cache.lru.Add(key, e)
 		return res, nil
 	})
-	if err != nil {
-		return nil, err
+	var r singleflight.Result
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return copySeries(v.([]Series)), nil
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return copySeries(r.Val.([]Series)), nil
 }
 
 func (db *DB) match(points []string) []*series {
