@@ -16,15 +16,29 @@ import (
 // ruleSet is an immutable compiled rule set; a reload builds a new one and swaps it in.
 type ruleSet struct {
 	rules     []*crule // in evaluation order: priority descending, then definition order
+	hot       []hotRule // the same order: what evaluation needs, densely packed
 	byID      map[string]*crule
 	specs     []*Spec // definition order
 	slots     *slotTable
-	index     [][]int32  // slot -> change-triggered rules reading it
-	patIndex  [][]patRef // slot -> pattern events reading it
+	idxOff    []int32  // slot -> change-triggered rules reading it: idxRules[idxOff[s]:idxOff[s+1]]
+	idxRules  []int32
+	patOff    []int32 // slot -> pattern events reading it: patRefs[patOff[s]:patOff[s+1]]
+	patRefs   []patRef
 	scheduled []int32    // interval and cron rules
 	holds     []int32    // rules with a hold time
 	patterns  []int32    // pattern rules with a within bound
 	retention map[int32]window
+	gen       uint32 // build generation, for the point lookup cache
+}
+
+// hotRule is the part of a rule the evaluation loop touches, kept in one dense
+// array so that evaluating thousands of rules does not chase pointers.
+type hotRule struct {
+	fast  fastBool
+	refs  []int32 // slices of one shared array
+	stats *ruleStats
+	state *ruleState
+	core  *core
 }
 
 type patRef struct {
@@ -117,19 +131,39 @@ func (r *Runner) build(specs []*Spec) (*ruleSet, map[string]*core, *slotTable, e
 		errs = append(errs, cerrs...)
 		if c != nil {
 			c.fp = fp
-			c.state = newRuleState()
 			if old := r.cores[s.ID]; old != nil {
 				c.stats = old.stats
-			} else {
-				c.stats = &ruleStats{}
 			}
 			cores[s.ID] = c
 		}
 	}
+	// New statistics come from one slab, so that rules evaluated together have
+	// their counters side by side.
+	var fresh []*core
+	for _, s := range specs {
+		if c := cores[s.ID]; c != nil && c.stats == nil {
+			fresh = append(fresh, c)
+		}
+	}
+	slab := make([]ruleStats, len(fresh))
+	for i, c := range fresh {
+		c.stats = &slab[i]
+	}
+	fresh = fresh[:0]
+	for _, s := range specs {
+		if c := cores[s.ID]; c != nil && c.state == nil {
+			fresh = append(fresh, c)
+		}
+	}
+	states := make([]ruleState, len(fresh))
+	for i, c := range fresh {
+		c.state = &states[i]
+	}
 	if len(errs) > 0 {
 		return nil, nil, nil, invalid(errs)
 	}
-	set := &ruleSet{byID: map[string]*crule{}, specs: specs, slots: slots, retention: map[int32]window{}}
+	r.gen++
+	set := &ruleSet{byID: map[string]*crule{}, specs: specs, slots: slots, retention: map[int32]window{}, gen: r.gen}
 	order := make([]int, len(specs))
 	for i := range order {
 		order[i] = i
@@ -141,8 +175,26 @@ func (r *Runner) build(specs []*Spec) (*ruleSet, map[string]*core, *slotTable, e
 		set.rules = append(set.rules, cr)
 		set.byID[c.spec.ID] = cr
 	}
-	set.index = make([][]int32, len(slots.ids))
-	set.patIndex = make([][]patRef, len(slots.ids))
+	var nrefs int
+	for _, cr := range set.rules {
+		if cr.cond != nil {
+			nrefs += len(cr.cond.rw.refs)
+		}
+	}
+	refs := make([]int32, 0, nrefs)
+	set.hot = make([]hotRule, len(set.rules))
+	for i, cr := range set.rules {
+		h := hotRule{stats: cr.stats, state: cr.state, core: cr.core}
+		if cr.cond != nil {
+			start := len(refs)
+			refs = append(refs, cr.cond.rw.refs...)
+			h.refs = refs[start:len(refs):len(refs)]
+			h.fast = cr.cond.fastB
+		}
+		set.hot[i] = h
+	}
+	index := make([][]int32, len(slots.ids))
+	patIndex := make([][]patRef, len(slots.ids))
 	for _, cr := range set.rules {
 		for _, e := range cr.spec.Next {
 			cr.next[e.On] = append(cr.next[e.On], set.byID[e.Rule].idx)
@@ -176,7 +228,7 @@ func (r *Runner) build(specs []*Spec) (*ruleSet, map[string]*core, *slotTable, e
 				for e, p := range evs {
 					addWins(p)
 					for _, sl := range p.rw.refs {
-						set.patIndex[sl] = append(set.patIndex[sl], patRef{cr.idx, int32(k), int32(e)})
+						patIndex[sl] = append(patIndex[sl], patRef{cr.idx, int32(k), int32(e)})
 					}
 				}
 			}
@@ -188,14 +240,32 @@ func (r *Runner) build(specs []*Spec) (*ruleSet, map[string]*core, *slotTable, e
 		case cr.spec.Trigger.Kind == TriggerChain:
 		default:
 			for _, sl := range cr.cond.rw.refs {
-				set.index[sl] = append(set.index[sl], cr.idx)
+				index[sl] = append(index[sl], cr.idx)
 			}
 			if cr.spec.Hold > 0 {
 				set.holds = append(set.holds, cr.idx)
 			}
 		}
 	}
+	set.idxOff, set.idxRules = csr(index)
+	set.patOff, set.patRefs = csr(patIndex)
 	return set, cores, slots, nil
+}
+
+// csr packs per-slot lists into one array with offsets.
+func csr[T any](lists [][]T) ([]int32, []T) {
+	off := make([]int32, len(lists)+1)
+	var n int
+	for _, l := range lists {
+		n += len(l)
+	}
+	flat := make([]T, 0, n)
+	for i, l := range lists {
+		off[i] = int32(len(flat))
+		flat = append(flat, l...)
+	}
+	off[len(lists)] = int32(len(flat))
+	return off, flat
 }
 
 // compile compiles one rule, reporting every error with its position.

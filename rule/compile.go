@@ -299,9 +299,11 @@ func (r *rewritten) compileErr(err error) *exprError {
 
 // program is a compiled expression.
 type program struct {
-	prog *vm.Program
-	rw   *rewritten
-	wins []window
+	prog  *vm.Program
+	rw    *rewritten
+	wins  []window
+	fastB fastBool // the fast path of a condition, when it has one
+	fastN fastNum  // the fast path of a value, when it has one
 }
 
 // window is a window aggregate a program uses; the store keeps enough history for it.
@@ -340,6 +342,22 @@ func compileExpr(src, key string, kind exprKind, cat *pointCatalogue, slots *slo
 		return nil, []*exprError{rw.compileErr(err)}
 	}
 	p := &program{prog: prog, rw: rw}
+	fc := &fastCompiler{slotOf: func(name string) (int32, bool) {
+		id, ok := rw.names[name]
+		if !ok {
+			return 0, false
+		}
+		s, ok := slots.index[id]
+		return s, ok
+	}}
+	switch kind {
+	case boolExpr:
+		p.fastB = fc.cond(prog.Node())
+	case numExpr:
+		if isNumType(prog.Node().Type()) {
+			p.fastN = fc.num(prog.Node())
+		}
+	}
 	if kind == numExpr {
 		switch t := prog.Node().Type(); {
 		case t == nil:

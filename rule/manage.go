@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/expr-lang/expr/vm"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -152,7 +151,7 @@ func (r *Runner) DryRun(id string, values map[string]float64) (DryRunResult, err
 		}
 	}
 	// A private runner view: the same set, the private store, no side effects.
-	d := &Runner{cfg: r.cfg, log: r.log, st: st, vms: make([]vm.VM, 1)}
+	d := &Runner{cfg: r.cfg, log: r.log, st: st, ws: newWorkers(1, st)}
 	res := DryRunResult{Rule: id}
 	if cr.cond != nil {
 		var missing []string
@@ -164,7 +163,8 @@ func (r *Runner) DryRun(id string, values map[string]float64) (DryRunResult, err
 		if len(missing) > 0 {
 			return res, fmt.Errorf("%w: %s", ErrMissingValue, strings.Join(missing, ", "))
 		}
-		e := d.eval(&d.vms[0], &core{cond: cr.cond, stats: &ruleStats{}})
+		d.ws[0].mark()
+		e := d.eval(&d.ws[0], &core{cond: cr.cond, stats: &ruleStats{}})
 		if e.err != nil {
 			return res, e.err
 		}
@@ -184,8 +184,17 @@ func (r *Runner) DryRun(id string, values map[string]float64) (DryRunResult, err
 // ruleStats are the counters of one rule, kept across reloads.
 type ruleStats struct {
 	evals, matches, actOK, actFail, errors, overruns, suppressed atomic.Uint64
-	latency, maxLatency                                          atomic.Int64
+	latency, maxLatency, timedN                                  atomic.Int64
 	lastFired                                                    atomic.Int64
+}
+
+// timed records one measured evaluation.
+func (s *ruleStats) timed(d time.Duration) {
+	s.timedN.Add(1)
+	s.latency.Add(int64(d))
+	if int64(d) > s.maxLatency.Load() {
+		s.maxLatency.Store(int64(d))
+	}
 }
 
 // Stats are the statistics of one rule.
@@ -199,7 +208,7 @@ type Stats struct {
 	Errors          uint64        `json:"errors"`
 	Overruns        uint64        `json:"overruns"`
 	LastFired       time.Time     `json:"last_fired,omitzero"`
-	MeanLatency     time.Duration `json:"mean_latency_ns"`
+	MeanLatency     time.Duration `json:"mean_latency_ns"` // fast-path conditions are timed one evaluation in 64
 	MaxLatency      time.Duration `json:"max_latency_ns"`
 }
 
@@ -210,8 +219,8 @@ func (s *ruleStats) snapshot(id string) Stats {
 	if t := s.lastFired.Load(); t != 0 {
 		out.LastFired = time.Unix(0, t)
 	}
-	if out.Evaluations > 0 {
-		out.MeanLatency = time.Duration(s.latency.Load() / int64(out.Evaluations))
+	if n := s.timedN.Load(); n > 0 {
+		out.MeanLatency = time.Duration(s.latency.Load() / n)
 	}
 	return out
 }
@@ -246,7 +255,7 @@ var (
 	descActions  = prometheus.NewDesc("ems_rule_actions_total", "Rule actions by result.", []string{"rule", "result"}, nil)
 	descErrors   = prometheus.NewDesc("ems_rule_errors_total", "Rule evaluation errors (overruns included).", []string{"rule"}, nil)
 	descOverruns = prometheus.NewDesc("ems_rule_overruns_total", "Evaluations past the budget.", []string{"rule"}, nil)
-	descLatency  = prometheus.NewDesc("ems_rule_evaluation_seconds_total", "Time spent evaluating the rule.", []string{"rule"}, nil)
+	descLatency  = prometheus.NewDesc("ems_rule_evaluation_mean_seconds", "Mean evaluation latency (fast-path conditions sampled one in 64).", []string{"rule"}, nil)
 	descHookDrop = prometheus.NewDesc("ems_rule_webhook_dropped_total", "Webhook calls dropped because the queue was full or the engine closed.", nil, nil)
 )
 
@@ -268,7 +277,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descActions, prometheus.CounterValue, float64(st.actFail.Load()), id, "failure")
 		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(st.errors.Load()), id)
 		ch <- prometheus.MustNewConstMetric(descOverruns, prometheus.CounterValue, float64(st.overruns.Load()), id)
-		ch <- prometheus.MustNewConstMetric(descLatency, prometheus.CounterValue, time.Duration(st.latency.Load()).Seconds(), id)
+		var mean float64
+		if n := st.timedN.Load(); n > 0 {
+			mean = time.Duration(st.latency.Load() / n).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(descLatency, prometheus.GaugeValue, mean, id)
 	}
 	ch <- prometheus.MustNewConstMetric(descHookDrop, prometheus.CounterValue, float64(c.r.hooks.dropped.Load()))
 }

@@ -130,7 +130,7 @@ func WithWorkers(n int) Option {
 	}
 }
 
-// WithBudget sets the evaluation budget of one rule (default 10 ms). An evaluation
+// WithBudget sets the evaluation budget of one rule (default 100 ms; it is wall-clock time, so a starved machine can exceed it). An evaluation
 // that takes longer is discarded, counted as an overrun and reported as an event.
 func WithBudget(d time.Duration) Option {
 	return func(c *config) error {
@@ -206,5 +206,5 @@ func defaults() config {
 	if w > 64 {
 		w = 64
 	}
-	return config{workers: w, budget: 10 * time.Millisecond, depth: 8, cmdTimeout: 5 * time.Second, queue: 256, client: &http.Client{}}
+	return config{workers: w, budget: 100 * time.Millisecond, depth: 8, cmdTimeout: 5 * time.Second, queue: 256, client: &http.Client{}}
 }

@@ -2,6 +2,8 @@ package rule
 
 import (
 	"context"
+	"math/bits"
+	"unsafe"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +33,7 @@ type Runner struct {
 	cat *pointCatalogue
 
 	mu    sync.Mutex // serialises management changes
+	gen   uint32     // set generations built, guarded by mu
 	slots *slotTable // committed slot table
 	cores map[string]*core
 	cur   atomic.Pointer[ruleSet]
@@ -38,9 +41,9 @@ type Runner struct {
 	// owned by the Process/Tick goroutine
 	st     *store
 	stSet  *ruleSet
-	vms    []vm.VM
-	mark   []uint32
-	epoch  uint32
+	ws     []worker
+	dirty  []uint64 // bitset of rules to evaluate in this batch
+	pcache []pentry
 	list   []int32
 	res    []evalResult
 	outs   []outcome
@@ -122,7 +125,7 @@ func New(opts ...Option) (*Runner, error) {
 		return nil, err
 	}
 	r.st = newStore()
-	r.vms = make([]vm.VM, cfg.workers)
+	r.ws = newWorkers(cfg.workers, r.st)
 	if cfg.reg != nil {
 		if err := cfg.reg.Register(&collector{r: r}); err != nil {
 			return nil, fmt.Errorf("rule: metrics: %w", err)
@@ -158,9 +161,8 @@ func (r *Runner) prepare(now time.Time) *ruleSet {
 	if r.stSet != set {
 		r.st.fit(set)
 		r.stSet = set
-		if len(r.mark) < len(set.rules) {
-			r.mark = make([]uint32, len(set.rules))
-			r.epoch = 0
+		if n := (len(set.rules) + 63) / 64; len(r.dirty) < n {
+			r.dirty = make([]uint64, n)
 		}
 		for _, cr := range set.rules {
 			if cr.pat != nil && len(cr.state.pat) != len(cr.pat.keys) {
@@ -172,11 +174,6 @@ func (r *Runner) prepare(now time.Time) *ruleSet {
 		}
 	}
 	r.st.now = now
-	r.epoch++
-	if r.epoch == 0 {
-		clear(r.mark)
-		r.epoch = 1
-	}
 	return set
 }
 
@@ -196,36 +193,57 @@ func (r *Runner) Process(ctx context.Context, batch []model.Sample) ([]Action, e
 	st := r.st
 	list := r.list[:0]
 	outs := r.outs[:0]
+	dirty := r.dirty
 	for i := range batch {
 		s := &batch[i]
-		slot, ok := set.slots.index[s.Point]
+		slot, ok := r.lookup(set, s.Point)
 		if !ok {
 			continue
 		}
 		st.set(slot, s.Value, s.Quality.IsBad(), now)
-		for _, ri := range set.index[slot] {
-			if r.mark[ri] != r.epoch {
-				r.mark[ri] = r.epoch
-				list = append(list, ri)
-			}
+		for _, ri := range set.idxRules[set.idxOff[slot]:set.idxOff[slot+1]] {
+			dirty[ri>>6] |= 1 << (ri & 63)
 		}
-		for _, pr := range set.patIndex[slot] {
-			if r.patternEvent(set, pr, now) {
-				outs = append(outs, outcome{rule: pr.rule, kind: outMatch, key: pr.key})
+		if a, b := set.patOff[slot], set.patOff[slot+1]; a < b {
+			for _, pr := range set.patRefs[a:b] {
+				if r.patternEvent(set, pr, now) {
+					outs = append(outs, outcome{rule: pr.rule, kind: outMatch, key: pr.key})
+				}
 			}
 		}
 	}
-	slices.Sort(list)
+	// The bitset yields the dirty rules in evaluation (priority) order.
+	for w, word := range dirty {
+		if word == 0 {
+			continue
+		}
+		dirty[w] = 0
+		for word != 0 {
+			list = append(list, int32(w<<6+bits.TrailingZeros64(word)))
+			word &= word - 1
+		}
+	}
 	if cap(r.res) < len(list) {
 		r.res = make([]evalResult, len(list))
 	}
 	res := r.res[:len(list)]
 	r.evalAll(set, list, res)
+	var acts []Action
+	if len(outs) == 0 {
+		// no pattern match: list is already in priority order
+		for k, ri := range list {
+			if rs := res[k]; rs.skip || !rs.val && rs.err == nil && !set.hot[ri].state.cond {
+				continue // the common case: still false
+			}
+			acts = r.applyChange(ctx, set, set.rules[ri], res[k], now, acts)
+		}
+		r.list = list[:0]
+		return acts, nil
+	}
 	for k, ri := range list {
 		outs = append(outs, outcome{rule: ri, kind: outCond, res: res[k]})
 	}
 	slices.SortStableFunc(outs, func(a, b outcome) int { return int(a.rule) - int(b.rule) })
-	var acts []Action
 	for _, o := range outs {
 		cr := set.rules[o.rule]
 		switch o.kind {
@@ -239,14 +257,49 @@ func (r *Runner) Process(ctx context.Context, batch []model.Sample) ([]Action, e
 	return acts, nil
 }
 
+// pentry caches the slot of a point id by the address of its bytes: collectors
+// send the same id strings again and again, so a hit skips hashing and
+// comparing the id. The entry keeps its string alive, so an address can not be
+// reused by another string while it is cached; slots never change once given.
+type pentry struct {
+	s    string
+	slot int32  // -1: not a point of the set of generation gen
+	gen  uint32 // for negative entries
+}
+
+const pcacheSize = 1 << 14
+
+func (r *Runner) lookup(set *ruleSet, id string) (int32, bool) {
+	if r.pcache == nil {
+		r.pcache = make([]pentry, pcacheSize)
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(id)))
+	e := &r.pcache[(p>>3^p>>17)&(pcacheSize-1)]
+	if len(e.s) == len(id) && unsafe.StringData(e.s) == unsafe.StringData(id) && id != "" {
+		if e.slot >= 0 {
+			return e.slot, true
+		}
+		if e.gen == set.gen {
+			return 0, false
+		}
+	}
+	slot, ok := set.slots.index[id]
+	e.s, e.slot, e.gen = id, slot, set.gen
+	if !ok {
+		e.slot = -1
+	}
+	return slot, ok
+}
+
 // parallelMin is the number of rules to evaluate below which Process does not fan out.
 const parallelMin = 256
 
 func (r *Runner) evalAll(set *ruleSet, list []int32, res []evalResult) {
-	w := len(r.vms)
+	w := len(r.ws)
 	if w == 1 || len(list) < parallelMin {
+		r.ws[0].mark()
 		for k, ri := range list {
-			res[k] = r.eval(&r.vms[0], set.rules[ri].core)
+			res[k] = r.evalHot(&r.ws[0], &set.hot[ri])
 		}
 		return
 	}
@@ -260,42 +313,117 @@ func (r *Runner) evalAll(set *ruleSet, list []int32, res []evalResult) {
 		if lo >= hi {
 			break
 		}
-		m := &r.vms[i]
+		wk := &r.ws[i]
 		wg.Go(func() {
+			wk.mark()
 			for k := lo; k < hi; k++ {
-				res[k] = r.eval(m, set.rules[list[k]].core)
+				res[k] = r.evalHot(wk, &set.hot[list[k]])
 			}
 		})
 	}
 	wg.Wait()
 }
 
+// evalHot is eval for the dense hot array: the fast path touches only the
+// hotRule, the values and the rule's counters.
+func (r *Runner) evalHot(w *worker, h *hotRule) evalResult {
+	if h.fast == nil {
+		return r.eval(w, h.core)
+	}
+	v := r.st.val
+	for _, sl := range h.refs {
+		if v[sl] != v[sl] { // NaN: no usable value
+			return evalResult{skip: true}
+		}
+	}
+	s := h.stats
+	s.evals.Add(1)
+	// A fast-path condition is a fixed, small tree of closures: it cannot run
+	// past a budget, so only one evaluation in latencySample is timed.
+	w.n++
+	if w.n%latencySample != 0 {
+		return evalResult{val: h.fast(v)}
+	}
+	w.mark()
+	val := h.fast(v)
+	s.timed(w.lap())
+	return evalResult{val: val}
+}
+
+// latencySample is the sampling period of fast-path latency measurements.
+const latencySample = 64
+
 // eval evaluates the condition of c. It only reads shared state, so workers may
-// run it in parallel.
-func (r *Runner) eval(m *vm.VM, c *core) evalResult {
-	if c.cond == nil {
+// run it in parallel. The worker's clock must have been marked (see worker.mark).
+func (r *Runner) eval(w *worker, c *core) evalResult {
+	p := c.cond
+	if p == nil {
 		return evalResult{val: true}
 	}
-	if !r.st.ready(c.cond.rw.refs) {
-		return evalResult{skip: true}
+	st := r.st
+	for _, sl := range p.rw.refs {
+		if st.val[sl] != st.val[sl] {
+			return evalResult{skip: true}
+		}
 	}
-	t0 := time.Now()
-	out, err := m.Run(c.cond.prog, r.st.env)
-	d := time.Since(t0)
+	var val bool
+	var err error
+	if p.fastB != nil {
+		val = p.fastB(st.val)
+	} else {
+		var out any
+		out, err = w.run(p)
+		val, _ = out.(bool)
+	}
+	d := w.lap()
 	c.stats.evals.Add(1)
-	c.stats.latency.Add(int64(d))
-	if d > time.Duration(c.stats.maxLatency.Load()) {
-		c.stats.maxLatency.Store(int64(d))
-	}
+	c.stats.timed(d)
 	if err != nil {
-		return evalResult{err: errors.New(c.cond.rw.compileErr(err).Msg)}
+		return evalResult{err: errors.New(p.rw.compileErr(err).Msg)}
 	}
 	if d > r.cfg.budget {
 		c.stats.overruns.Add(1)
 		return evalResult{err: fmt.Errorf("%w: took %v, budget %v", ErrBudget, d, r.cfg.budget)}
 	}
-	b, _ := out.(bool)
-	return evalResult{val: b}
+	return evalResult{val: val}
+}
+
+// worker is the evaluation context of one goroutine: a reused expr VM, an env
+// map for the programs that run on the VM, and a cheap lap clock.
+type worker struct {
+	vm   vm.VM
+	env  map[string]any
+	st   *store
+	base time.Time
+	last time.Duration
+	n    uint64
+}
+
+func newWorkers(n int, st *store) []worker {
+	ws := make([]worker, n)
+	for i := range ws {
+		ws[i] = worker{env: map[string]any{ctxKey: st}, st: st, base: time.Now()}
+	}
+	return ws
+}
+
+// mark starts the lap clock.
+func (w *worker) mark() { w.last = time.Since(w.base) }
+
+// lap returns the time since the previous mark or lap.
+func (w *worker) lap() time.Duration {
+	now := time.Since(w.base)
+	d := now - w.last
+	w.last = now
+	return d
+}
+
+// run runs p on the expr VM, after loading the values it reads into the env.
+func (w *worker) run(p *program) (any, error) {
+	for _, sl := range p.rw.refs {
+		w.env[w.st.names[sl]] = w.st.val[sl]
+	}
+	return w.vm.Run(p.prog, w.env)
 }
 
 // applyChange moves a change-triggered rule through its states:
@@ -386,7 +514,8 @@ func (r *Runner) follow(ctx context.Context, set *ruleSet, cr *crule, k EdgeKind
 			acts = r.ruleError(t, fmt.Errorf("%w: %s reached from %s at depth %d (limit %d)", ErrChainDepth, t.spec.ID, cr.spec.ID, depth+1, r.cfg.depth), now, acts)
 			continue
 		}
-		res := r.eval(&r.vms[0], t.core)
+		r.ws[0].mark()
+		res := r.eval(&r.ws[0], t.core)
 		switch {
 		case res.skip:
 		case res.err != nil:
@@ -428,7 +557,8 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) ([]Action, error) {
 		for !st.next.After(now) {
 			st.next = cr.sched.Next(st.next)
 		}
-		outs = append(outs, outcome{rule: ri, kind: outCond, res: r.eval(&r.vms[0], cr.core)})
+		r.ws[0].mark()
+		outs = append(outs, outcome{rule: ri, kind: outCond, res: r.eval(&r.ws[0], cr.core)})
 	}
 	for _, ri := range set.patterns {
 		cr := set.rules[ri]
@@ -510,6 +640,9 @@ func (r *Runner) runActions(ctx context.Context, cr *crule, acts []*caction, key
 				if active {
 					delete(cr.state.alarms, name)
 				} else {
+					if cr.state.alarms == nil {
+						cr.state.alarms = map[string]bool{}
+					}
 					cr.state.alarms[name] = true
 				}
 			}
@@ -591,7 +724,10 @@ func (r *Runner) evalValue(p *program) (float64, error) {
 	if !r.st.ready(p.rw.refs) {
 		return 0, fmt.Errorf("%w: value %q reads a point without value", ErrMissingValue, p.rw.orig)
 	}
-	out, err := r.vms[0].Run(p.prog, r.st.env)
+	if p.fastN != nil {
+		return p.fastN(r.st.val), nil
+	}
+	out, err := r.ws[0].run(p)
 	if err != nil {
 		return 0, errors.New(p.rw.compileErr(err).Msg)
 	}
@@ -612,7 +748,7 @@ func (r *Runner) render(t *template) (string, error) {
 			b.WriteString("?")
 			continue
 		}
-		out, err := r.vms[0].Run(p.prog, r.st.env)
+		out, err := r.ws[0].run(p)
 		if err != nil {
 			return "", errors.New(p.rw.compileErr(err).Msg)
 		}
@@ -628,7 +764,8 @@ func (r *Runner) patternEvent(set *ruleSet, pr patRef, now time.Time) bool {
 	cr := set.rules[pr.rule]
 	p := cr.pat.conds[pr.key][pr.event]
 	ks := &cr.state.pat[pr.key]
-	res := r.eval(&r.vms[0], &core{cond: p, stats: cr.stats})
+	r.ws[0].mark()
+	res := r.eval(&r.ws[0], &core{cond: p, stats: cr.stats})
 	if res.skip {
 		return false
 	}

@@ -19,7 +19,6 @@ type store struct {
 	changed []time.Time
 	updated []time.Time
 	hist    []*series
-	env     map[string]any
 }
 
 type series struct {
@@ -30,9 +29,7 @@ type series struct {
 }
 
 func newStore() *store {
-	s := &store{env: map[string]any{}}
-	s.env[ctxKey] = s
-	return s
+	return &store{}
 }
 
 // fit grows the slot arrays to n slots and applies the history retention of the set.
@@ -41,7 +38,7 @@ func (s *store) fit(set *ruleSet) {
 	s.names = set.slots.names
 	n := len(set.slots.ids)
 	for len(s.val) < n {
-		s.val = append(s.val, 0)
+		s.val = append(s.val, math.NaN())
 		s.prev = append(s.prev, 0)
 		s.hasPrev = append(s.hasPrev, false)
 		s.valid = append(s.valid, false)
@@ -66,10 +63,8 @@ func (s *store) fit(set *ruleSet) {
 // rules that read it are not evaluated until a usable sample arrives.
 func (s *store) set(slot int32, v float64, bad bool, t time.Time) {
 	if bad || math.IsNaN(v) {
-		if s.valid[slot] {
-			s.valid[slot] = false
-			delete(s.env, s.names[slot])
-		}
+		s.valid[slot] = false
+		s.val[slot] = math.NaN()
 		return
 	}
 	if s.valid[slot] && s.val[slot] == v {
@@ -80,11 +75,11 @@ func (s *store) set(slot int32, v float64, bad bool, t time.Time) {
 	if s.valid[slot] {
 		s.prev[slot], s.hasPrev[slot] = s.val[slot], true
 	}
+	// val holds NaN for a point without a usable value; valid says the same.
 	s.val[slot] = v
 	s.valid[slot] = true
 	s.changed[slot] = t
 	s.updated[slot] = t
-	s.env[s.names[slot]] = v
 	s.record(slot, v, t)
 }
 
