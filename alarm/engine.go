@@ -14,7 +14,6 @@ import (
 	"sync"
 	"text/template"
 	"time"
-	"unsafe"
 
 	"github.com/expr-lang/expr/vm"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -301,6 +300,7 @@ type tables struct {
 	points  []pointState
 	pindex  map[string]int32
 	cindex  map[string]int32
+	hots    []hot // detection state of conds, same index
 	stale   []int32
 	withSup []int32 // defs with suppress_when
 }
@@ -332,19 +332,12 @@ const (
 	kQuality
 )
 
-// cond is one alarm: static configuration, the detection state (phase 1)
-// and the lifecycle state.
+// cond is one alarm: static configuration, the detection state (phase 1,
+// in *hot) and the lifecycle state.
 type cond struct {
-	condBody
-	_ [condPad]byte
-}
+	*hot // points into tables.hots
 
-type condBody struct {
-	hot // first, so limit alarms touch one cache line per sample
-
-	setpoint   float64
-	per        float64 // rate period in seconds
-	after      int64   // stale
+	after      int64 // stale
 	id         string
 	level      string
 	def        int32
@@ -358,7 +351,9 @@ type condBody struct {
 	clearN  int
 }
 
-// hot holds what detection reads and writes for every sample (56 bytes).
+// hot holds what detection reads and writes for every sample: 64 bytes,
+// kept in one dense slice (tables.hots) so that the levels of one point
+// share neighbouring cache lines.
 type hot struct {
 	kind       condKind
 	trans      uint8 // 1 rising, 2 falling, 3 change
@@ -370,14 +365,11 @@ type hot struct {
 	ref        int32
 	limit      float64 // activate threshold
 	clear      float64 // clear threshold (hysteresis)
+	aux        float64 // deviation: setpoint; rate: period in seconds
 	pendSince  int64
 	onDelay    int64
 	offDelay   int64
 }
-
-// condPad rounds cond up to a multiple of 64 bytes so that, in a large
-// (page-aligned) slice, every cond's hot part sits in one cache line.
-const condPad = (64 - unsafe.Sizeof(condBody{})%64) % 64
 
 type pointState struct {
 	id      string
@@ -652,8 +644,8 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 				addErr(di, od, "id", id, "duplicate alarm id after template expansion")
 			}
 			ci := int32(len(t.conds))
-			t.conds = append(t.conds, cond{condBody: condBody{id: id, level: lvl, def: defIdx, prio: prio, livePos: -1,
-				hot: hot{kind: k, point: pi, ref: -1, onDelay: int64(d.OnDelay), offDelay: int64(d.OffDelay)}}})
+			t.conds = append(t.conds, cond{id: id, level: lvl, def: defIdx, prio: prio, livePos: -1,
+				hot: &hot{kind: k, point: pi, ref: -1, onDelay: int64(d.OnDelay), offDelay: int64(d.OffDelay)}})
 			t.cindex[id] = ci
 			cd.conds = append(cd.conds, ci)
 			return &t.conds[ci]
@@ -698,9 +690,9 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 			c := mk(d.ID, "", kRate)
 			c.limit = d.Rate.Limit
 			c.clear = d.Rate.Limit - d.Rate.Deadband
-			c.per = time.Duration(d.Rate.Per).Seconds()
-			if c.per == 0 {
-				c.per = 1
+			c.aux = time.Duration(d.Rate.Per).Seconds()
+			if c.aux == 0 {
+				c.aux = 1
 			}
 		case d.Deviation != nil:
 			c := mk(d.ID, "", kDeviation)
@@ -714,7 +706,7 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 				t.points[ri].conds = append(t.points[ri].conds, ci)
 				union(t.points, pi, ri)
 			} else {
-				c.setpoint = *d.Deviation.Setpoint
+				c.aux = *d.Deviation.Setpoint
 			}
 		case d.Stale != nil:
 			c := mk(d.ID, "", kStale)
@@ -752,6 +744,11 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 	}
 	for i := range t.points {
 		t.points[i].group = find(t.points, int32(i))
+	}
+	t.hots = make([]hot, len(t.conds))
+	for i := range t.conds {
+		t.hots[i] = *t.conds[i].hot
+		t.conds[i].hot = &t.hots[i]
 	}
 	if n := e.cfg.chatterN; n > 0 {
 		for i := range t.conds {
@@ -978,7 +975,7 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 	p.batch = e.batch
 	good := !smp.Quality.IsBad() && smp.Value == smp.Value // NaN counts as bad
 	for _, ci := range p.conds {
-		c := &t.conds[ci]
+		c := &t.hots[ci]
 		raw := c.raw
 		val := smp.Value
 		switch c.kind {
@@ -1012,7 +1009,7 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 			continue
 		case kRate:
 			if good && had && st > prevT && c.point == pi {
-				r := math.Abs(smp.Value-prevV) / (float64(st-prevT) / 1e9) * c.per
+				r := math.Abs(smp.Value-prevV) / (float64(st-prevT) / 1e9) * c.aux
 				if raw {
 					raw = r >= c.clear
 				} else {
@@ -1021,7 +1018,7 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 			}
 		case kDeviation:
 			own := &t.points[c.point]
-			ref := c.setpoint
+			ref := c.aux
 			if c.ref >= 0 {
 				rp := &t.points[c.ref]
 				if !rp.has || rp.quality.IsBad() {
@@ -1052,7 +1049,7 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 }
 
 // step applies the on/off delays to a raw condition.
-func (e *Engine) step(s *scratch, c *cond, ci, si int32, raw bool, v float64, now int64) {
+func (e *Engine) step(s *scratch, c *hot, ci, si int32, raw bool, v float64, now int64) {
 	c.raw = raw
 	if raw == c.pactive {
 		c.pendSince = 0
@@ -1156,7 +1153,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) ([]model.Event, error)
 				last = e.start.UnixNano()
 			}
 			if n-last >= c.after {
-				e.step(s, c, ci, 0, true, p.value, n)
+				e.step(s, c.hot, ci, 0, true, p.value, n)
 			} else {
 				next = min(next, last+c.after)
 			}
