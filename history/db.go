@@ -78,6 +78,7 @@ type DB struct {
 	rejected   atomic.Int64
 	codecCount [codec.NumCodecs]atomic.Int64
 
+	unlock  func()
 	flushCh chan struct{}
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -165,6 +166,11 @@ func (db *DB) openDisk() error {
 			return fmt.Errorf("history: open: %w", err)
 		}
 	}
+	unlock, err := lockDir(db.dir)
+	if err != nil {
+		return err
+	}
+	db.unlock = unlock
 	ents, err := os.ReadDir(db.blocksDir())
 	if err != nil {
 		return err
@@ -608,6 +614,10 @@ func (db *DB) closeFiles() {
 		if f.f != nil {
 			f.f.Close()
 		}
+	}
+	if db.unlock != nil {
+		db.unlock()
+		db.unlock = nil
 	}
 }
 

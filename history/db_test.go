@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -321,6 +322,19 @@ func TestOutOfOrderDuplicatesQuality(t *testing.T) {
 	if err := db.Write(ctx, []model.Sample{{Point: "", Value: 1, Time: t0}}); err == nil {
 		t.Error("empty point accepted")
 	}
+}
+
+func TestDirectoryIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	db := openT(t, dir)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second Open of the same directory: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = openT(t, dir) // released by Close
+	db.Close()
 }
 
 func TestClosedAndOptions(t *testing.T) {

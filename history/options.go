@@ -219,7 +219,9 @@ func WithCacheSize(n int) Option {
 }
 
 // WithColdArchive moves block files whose newest sample is older than after
-// into a (e.g.) the archive; they stay queryable through it.
+// into the archive (at each maintenance round); they stay queryable through
+// it, with the last few archived files cached in memory. Ignored by
+// in-memory stores.
 func WithColdArchive(a Archive, after time.Duration) Option {
 	return func(c *config) {
 		if a == nil || after <= 0 {
