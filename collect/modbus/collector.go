@@ -221,7 +221,7 @@ func (c *Collector) Close() error {
 
 func (c *Collector) newWorker(sink collect.Sink) *worker {
 	w := &worker{c: c, l: c.link, sink: sink, bo: backoff{min: c.cfg.BackoffMin, max: c.cfg.BackoffMax},
-		states: make(map[*boundPoint]*pointState, len(c.read)), up: true, failed: map[uint8]bool{}}
+		states: make(map[*boundPoint]*pointState, len(c.read)), up: true, failed: map[uint8]int{}}
 	for _, b := range c.read {
 		w.states[b] = &pointState{}
 	}
@@ -240,8 +240,14 @@ type worker struct {
 	batch   []model.Sample
 	due     []*group
 	timer   *time.Timer
-	failed  map[uint8]bool
+	failed  map[uint8]int // consecutive timeouts per unit in this cycle
 }
+
+// deadAfter is how many consecutive timeouts in one cycle make the worker
+// skip a unit's remaining requests until the next cycle: one slow register
+// does not silence its unit, a unit that stopped answering costs at most
+// two timeouts per cycle.
+const deadAfter = 2
 
 func (w *worker) loop(ctx context.Context) {
 	sched := scheduler{groups: w.c.groups}
@@ -329,7 +335,7 @@ func (w *worker) cycle(ctx context.Context, due []*group) {
 			if !w.up && time.Now().Before(w.retryAt) {
 				return
 			}
-			if w.failed[r.Unit] {
+			if w.failed[r.Unit] >= deadAfter {
 				w.markBad(r.Points, model.Bad(model.ReasonCommFailure), time.Now())
 				continue
 			}
@@ -344,6 +350,7 @@ func (w *worker) poll(ctx context.Context, g *group, r *Request) {
 	now := time.Now()
 	if err == nil {
 		w.linkOK()
+		w.failed[r.Unit] = 0
 		w.decode(r, data, now)
 		return
 	}
@@ -361,13 +368,21 @@ func (w *worker) poll(ctx context.Context, g *group, r *Request) {
 		w.markBad(r.Points, model.Bad(model.ReasonCommFailure), now)
 	case classTimeout:
 		w.c.log.Warn("modbus: request timed out", "channel", w.c.cfg.Channel, "unit", r.Unit, "err", err)
-		w.failed[r.Unit] = true
+		w.failed[r.Unit]++
 		w.markBad(r.Points, model.Bad(model.ReasonCommFailure), now)
 		if w.l.closeOnTimeout() {
 			_ = w.l.Close()
 		}
 	case classLink:
 		w.linkDown(err, now)
+	case classProtocol:
+		// A complete but wrong reply: the TCP stream is still in sync (RTU
+		// framing may not be, so that link is reset).
+		w.c.log.Warn("modbus: bad reply", "channel", w.c.cfg.Channel, "unit", r.Unit, "err", err)
+		if w.l.closeOnTimeout() {
+			_ = w.l.Close()
+		}
+		w.markBad(r.Points, model.Bad(model.ReasonCommFailure), now)
 	default:
 		w.c.log.Warn("modbus: request failed, reconnecting", "channel", w.c.cfg.Channel, "unit", r.Unit, "err", err)
 		_ = w.l.Close()
@@ -734,7 +749,7 @@ func (w *worker) exec(j *job) {
 		if err != nil {
 			cl, e := classify(err, m.Unit, m.Function, m.Address, uint16(max(1, len(payload)/2)))
 			w.c.met.fail(cl, exceptionCode(e))
-			if cl == classTransport || (cl == classTimeout && w.l.closeOnTimeout()) {
+			if cl == classTransport || ((cl == classTimeout || cl == classProtocol) && w.l.closeOnTimeout()) {
 				_ = w.l.Close()
 			}
 			return e

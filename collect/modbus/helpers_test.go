@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -89,8 +90,9 @@ func (s *recSink) waitFor(t testing.TB, d time.Duration, what string, cond func(
 		case <-s.ch:
 		case <-deadline.C:
 			s.mu.Lock()
-			t.Fatalf("timed out waiting for %s; latest: %v", what, s.latest)
+			latest := fmt.Sprint(s.latest)
 			s.mu.Unlock()
+			t.Fatalf("timed out waiting for %s; latest: %s", what, latest)
 		}
 	}
 }

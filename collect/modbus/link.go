@@ -91,7 +91,8 @@ const (
 	classException          // the device answered with an exception
 	classTimeout            // no reply in time; the connection may stay
 	classLink               // could not connect: the link is down
-	classTransport          // connection broken or reply malformed: close and redial
+	classProtocol           // a complete but wrong reply (size, transaction or unit id): the TCP stream is in sync
+	classTransport          // connection broken: close and redial
 	classCanceled           // our context ended
 )
 
@@ -122,6 +123,15 @@ func classify(err error, unit, fc uint8, addr, qty uint16) (errClass, error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return classTimeout, err
+	}
+	var dse *gx.DataSizeError
+	if errors.As(err, &dse) || errors.Is(err, ErrMalformed) {
+		return classProtocol, err
+	}
+	for _, s := range []string{"does not match", "response data is empty", "length in response"} {
+		if strings.Contains(err.Error(), s) {
+			return classProtocol, err
+		}
 	}
 	return classTransport, err
 }

@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer, channel string) (*metrics, error) {
 			Name: "ems_modbus_requests_total", Help: "Modbus requests sent, by unit and function code.", ConstLabels: cl,
 		}, []string{"unit", "function"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ems_modbus_errors_total", Help: "Failed Modbus requests by type (exception, timeout, link, transport, malformed) and exception code.", ConstLabels: cl,
+			Name: "ems_modbus_errors_total", Help: "Failed Modbus requests by type (exception, timeout, link, transport, protocol, malformed) and exception code.", ConstLabels: cl,
 		}, []string{"type", "code"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ems_modbus_request_duration_seconds", Help: "Modbus request latency.", ConstLabels: cl,
@@ -80,6 +80,8 @@ func (m *metrics) fail(class errClass, code uint8) {
 		t = "timeout"
 	case classLink:
 		t = "link"
+	case classProtocol:
+		t = "protocol"
 	}
 	c := ""
 	if code != 0 {
