@@ -89,11 +89,11 @@ func TestMalformedReplies(t *testing.T) {
 		return pdu
 	}
 	faults := []func(req []byte) ([]byte, []byte){
-		func(req []byte) ([]byte, []byte) { p := good(req); p[1]++; return nil, p },             // byte count says more than sent
-		func(req []byte) ([]byte, []byte) { p := good(req); return nil, p[:len(p)-2] },          // data shorter than quantity
+		func(req []byte) ([]byte, []byte) { p := good(req); p[1]++; return nil, p },               // byte count says more than sent
+		func(req []byte) ([]byte, []byte) { p := good(req); return nil, p[:len(p)-2] },            // data shorter than quantity
 		func(req []byte) ([]byte, []byte) { p := good(req); p[1] -= 2; return nil, p[:len(p)-2] }, // consistent but too short
-		func(req []byte) ([]byte, []byte) { return nil, []byte{3} },                              // no byte count at all
-		func(req []byte) ([]byte, []byte) { return nil, []byte{0x83} },                           // exception without code
+		func(req []byte) ([]byte, []byte) { return nil, []byte{3} },                               // no byte count at all
+		func(req []byte) ([]byte, []byte) { return nil, []byte{0x83} },                            // exception without code
 	}
 	addr := rawServer(t, func(n int, req []byte) ([]byte, []byte) {
 		if n >= 2 && n-2 < len(faults) {
