@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/voltage-ems/ems/model"
 )
@@ -149,5 +150,19 @@ func BenchmarkTick(b *testing.B) {
 		if _, err := e.Tick(ctx, time.Now()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHotLayout guards the cache-line layout the hot path relies on (on
+// 64-bit platforms): one line per point and per alarm condition.
+func TestHotLayout(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("layout is tuned for 64-bit platforms")
+	}
+	if s := unsafe.Sizeof(hot{}); s != 64 {
+		t.Errorf("hot is %d bytes, want 64", s)
+	}
+	if s := unsafe.Sizeof(pointState{}); s != 64 {
+		t.Errorf("pointState is %d bytes, want 64", s)
 	}
 }

@@ -112,7 +112,7 @@ func (e *Engine) change(op, id string, d *Definition, user string) error {
 func (e *Engine) swap(t *tables) []string {
 	old := e.t
 	for i := range t.points {
-		if oi, ok := old.pindex[t.points[i].id]; ok {
+		if oi, ok := old.pindex[t.pointIDs[i]]; ok {
 			op := &old.points[oi]
 			p := &t.points[i]
 			p.value, p.t, p.seen, p.quality, p.has = op.value, op.t, op.seen, op.quality, op.has

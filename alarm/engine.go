@@ -295,14 +295,15 @@ type srcLoc struct {
 // tables are the compiled definitions: an index from point id to point
 // slot, and the flat slice of alarm conditions.
 type tables struct {
-	defs    []*cdef
-	conds   []cond
-	points  []pointState
-	pindex  map[string]int32
-	cindex  map[string]int32
-	hots    []hot // detection state of conds, same index
-	stale   []int32
-	withSup []int32 // defs with suppress_when
+	defs     []*cdef
+	conds    []cond
+	points   []pointState
+	pindex   map[string]int32
+	cindex   map[string]int32
+	hots     []hot // detection state of conds, same index
+	pointIDs []string
+	stale    []int32
+	withSup  []int32 // defs with suppress_when
 }
 
 type cdef struct {
@@ -371,16 +372,17 @@ type hot struct {
 	offDelay   int64
 }
 
+// pointState is one point's detection state (64 bytes; its id is in
+// tables.pointIDs).
 type pointState struct {
-	id      string
 	value   float64
-	t       int64 // sample time (ns), or processing time when the sample had none
-	seen    int64 // processing time of the last sample
+	t       int64  // sample time (ns), or processing time when the sample had none
+	seen    int64  // processing time of the last sample
+	batch   uint64 // number of the batch that last updated the point
+	conds   []int32
+	group   int32
 	quality model.Quality
 	has     bool
-	batch   uint64 // number of the batch that last updated the point
-	group   int32
-	conds   []int32
 }
 
 // transition is a detected change of an alarm condition, applied to the
@@ -559,7 +561,8 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 			return i
 		}
 		i := int32(len(t.points))
-		t.points = append(t.points, pointState{id: id, group: i})
+		t.points = append(t.points, pointState{group: i})
+		t.pointIDs = append(t.pointIDs, id)
 		t.pindex[id] = i
 		return i
 	}
