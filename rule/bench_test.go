@@ -72,9 +72,20 @@ func benchBatches(count int) [][]model.Sample {
 // of one expr-lang evaluation of a 3-point condition with a reused VM, for reference.
 func BenchmarkProcess(b *testing.B) {
 	bs := benchBatches(50)
-	for _, n := range []int{100, 10000} {
-		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			r, err := rule.New(rule.WithRules(benchRules(n)...))
+	for _, n := range []int{100, 10000, -100} {
+		specs := benchRules(abs(n))
+		name := fmt.Sprintf("rules=%d", n)
+		if n < 0 {
+			// The 100 rules of rules=100 plus 9,900 rules on points that are never
+			// sampled: the cost of unrelated rules.
+			name = "rules=100+9900unrelated"
+			for i := range 9900 {
+				specs = append(specs, rule.Spec{ID: fmt.Sprintf("u%05d", i), Condition: fmt.Sprintf("u%05d.v > %d", i, i%100),
+					Actions: []rule.ActionSpec{{Type: rule.ActionLog, Message: "x"}}})
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			r, err := rule.New(rule.WithRules(specs...))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -123,6 +134,13 @@ func BenchmarkProcess(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "evals/s")
 	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func totalEvals(r *rule.Runner) (evals, fired uint64) {

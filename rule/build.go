@@ -15,18 +15,18 @@ import (
 
 // ruleSet is an immutable compiled rule set; a reload builds a new one and swaps it in.
 type ruleSet struct {
-	rules     []*crule // in evaluation order: priority descending, then definition order
+	rules     []*crule  // in evaluation order: priority descending, then definition order
 	hot       []hotRule // the same order: what evaluation needs, densely packed
 	byID      map[string]*crule
 	specs     []*Spec // definition order
 	slots     *slotTable
-	idxOff    []int32  // slot -> change-triggered rules reading it: idxRules[idxOff[s]:idxOff[s+1]]
+	idxOff    []int32 // slot -> change-triggered rules reading it: idxRules[idxOff[s]:idxOff[s+1]]
 	idxRules  []int32
 	patOff    []int32 // slot -> pattern events reading it: patRefs[patOff[s]:patOff[s+1]]
 	patRefs   []patRef
-	scheduled []int32    // interval and cron rules
-	holds     []int32    // rules with a hold time
-	patterns  []int32    // pattern rules with a within bound
+	scheduled []int32 // interval and cron rules
+	holds     []int32 // rules with a hold time
+	patterns  []int32 // pattern rules with a within bound
 	retention map[int32]window
 	gen       uint32 // build generation, for the point lookup cache
 }

@@ -102,7 +102,9 @@ func rewrite(src, key string, cat *pointCatalogue, slots *slotTable) (*rewritten
 		r.segs = append(r.segs, seg{oStart, oEnd, b.Len(), b.Len() + len(s)})
 		b.WriteString(s)
 	}
-	isStart := func(c byte) bool { return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80 }
+	isStart := func(c byte) bool {
+		return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+	}
 	isPart := func(c byte) bool { return isStart(c) && c != '$' || c >= '0' && c <= '9' }
 	nextNonSpace := func(j int) int {
 		for j < len(src) && (src[j] == ' ' || src[j] == '\t' || src[j] == '\n' || src[j] == '\r') {

@@ -40,7 +40,9 @@ type PatternError struct {
 	Msg    string
 }
 
-func (e *PatternError) Error() string { return fmt.Sprintf("pattern: column %d: %s", e.Offset+1, e.Msg) }
+func (e *PatternError) Error() string {
+	return fmt.Sprintf("pattern: column %d: %s", e.Offset+1, e.Msg)
+}
 
 // String formats the pattern in its text form; ParsePattern(p.String()) equals p.
 func (p *Pattern) String() string {

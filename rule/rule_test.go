@@ -265,7 +265,7 @@ func TestIntervalAndCronTriggers(t *testing.T) {
 		assert.Equal(t, 30, n2, "%v", fired)
 		assert.Equal(t, 1, n60, "%v", fired)
 		h.Set("a.x", -1)
-		assert.Equal(t, "tock", h.Advance(2*time.Second)[0].Message)
+		assert.Equal(t, "tock", h.Advance(2 * time.Second)[0].Message)
 	})
 }
 

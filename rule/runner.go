@@ -2,18 +2,18 @@ package rule
 
 import (
 	"context"
-	"math/bits"
-	"unsafe"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/expr-lang/expr/vm"
 
