@@ -243,3 +243,65 @@ func TestLibmodbusWrongTransactionID(t *testing.T) {
 		}
 	}
 }
+
+// RTU-over-TCP against pymodbus (Debian's python3-pymodbus) serving two
+// unit ids behind one gateway connection: both units are polled in turn on
+// the one link, a float32 in each byte order, coils, input registers, and
+// a register write read back.
+func TestPymodbusRTUOverTCP(t *testing.T) {
+	integration(t)
+	addr := freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	script, err := filepath.Abs(filepath.Join("testdata", "pymodbus_rtu_over_tcp.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/bin/python3", script, port)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start pymodbus: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("pymodbus output:\n%s", out.String())
+		}
+	})
+	waitListening(t, port)
+
+	var tb table
+	tb.add(t, model.Point{ID: 1, Kind: model.Telemetry}, "slave_id", "1", "function_code", "3", "register_address", "0")
+	tb.add(t, model.Point{ID: 2, Kind: model.Telemetry}, "slave_id", "1", "function_code", "3", "register_address", "2", "data_type", "float32", "byte_order", "ABCD")
+	tb.add(t, model.Point{ID: 3, Kind: model.Telemetry}, "slave_id", "2", "function_code", "3", "register_address", "0")
+	tb.add(t, model.Point{ID: 4, Kind: model.Telemetry}, "slave_id", "2", "function_code", "3", "register_address", "2", "data_type", "float32", "byte_order", "CDAB")
+	tb.add(t, model.Point{ID: 5, Kind: model.Telemetry, Scale: 10}, "slave_id", "2", "function_code", "4", "register_address", "1")
+	tb.add(t, model.Point{ID: 1, Kind: model.Signal}, "slave_id", "1", "function_code", "1", "register_address", "0")
+	tb.add(t, model.Point{ID: 2, Kind: model.Signal}, "slave_id", "1", "function_code", "1", "register_address", "1")
+	tb.add(t, model.Point{ID: 3, Kind: model.Signal}, "slave_id", "1", "function_code", "1", "register_address", "2")
+	tb.add(t, model.Point{ID: 1, Kind: model.Adjustment, Scale: 1}, "slave_id", "2", "function_code", "16", "register_address", "10", "data_type", "int32", "verify", "true")
+	cfg := baseConfig(addr, &tb)
+	cfg.Channel = "gw"
+	cfg.Transport = TransportRTUOverTCP
+	cfg.Timeout = time.Second
+	cfg.Interval = 100 * time.Millisecond
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newRecSink()
+	run(t, c, sink)
+	want := map[string]float64{"gw.T.1": 1001, "gw.T.2": 123456, "gw.T.3": 2001, "gw.T.4": 123456, "gw.T.5": 80, "gw.S.1": 1, "gw.S.2": 0, "gw.S.3": 1}
+	sink.waitFor(t, wait, "both units", func(get func(string) (model.Sample, bool)) bool {
+		for id, v := range want {
+			if s, ok := get(id); !ok || !s.Quality.IsGood() || s.Value != v {
+				return false
+			}
+		}
+		return true
+	})
+	if err := c.Write(context.Background(), model.Command{Point: "gw.A.1", Value: -70000}); err != nil {
+		t.Errorf("write through the gateway: %v", err)
+	}
+}
