@@ -511,7 +511,7 @@ func (a *aggState) compute(epoch uint64) (float64, bool) {
 			v, q = m.head[n-1].v, m.head[n-1].q
 			m.mu.Unlock()
 		}
-		if usable(q) {
+		if usable(q, v) {
 			r.add(v)
 		}
 	}

@@ -252,7 +252,7 @@ func (db *DB) queryAgg(ctx context.Context, s *series, q Query, from, to int64, 
 	accs := make([]acc, nb)
 	addCols := func(c *codec.Columns, lo, hi int64) {
 		for k, t := range c.T {
-			if t >= lo && t < hi && usable(c.Q[k]) {
+			if t >= lo && t < hi && usable(c.Q[k], c.V[k]) {
 				accs[(t-b0)/step].add(c.V[k])
 			}
 		}
@@ -307,7 +307,7 @@ func (db *DB) queryAgg(ctx context.Context, s *series, q Query, from, to int64, 
 		addCols(c, b, to)
 	}
 	for _, x := range head {
-		if usable(x.q) {
+		if usable(x.q, x.v) {
 			accs[(x.t-b0)/step].add(x.v)
 		}
 	}

@@ -17,8 +17,8 @@ import (
 type Aggregation uint8
 
 // The aggregations. Raw returns the stored samples unchanged (Step ignored).
-// The others skip samples of bad quality; a bucket without a usable sample
-// is omitted from the result.
+// The others skip samples of bad quality and NaN values; a bucket without a
+// usable sample is omitted from the result.
 const (
 	AggRaw Aggregation = iota
 	AggAvg

@@ -70,8 +70,10 @@ func (a *acc) value(g Aggregation) float64 {
 	return 0
 }
 
-// usable reports whether a sample takes part in aggregations.
-func usable(q uint8) bool { return !model.Quality(q).IsBad() }
+// usable reports whether a sample takes part in aggregations: not of bad
+// quality and not NaN (NaN has no order, so min/max/first/last over it
+// would depend on how buckets were split between rollups).
+func usable(q uint8, v float64) bool { return !model.Quality(q).IsBad() && v == v }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
@@ -84,7 +86,7 @@ func floorDiv(a, b int64) int64 {
 // rollup computes the per-bucket accs of res-millisecond buckets over c.
 func rollup(c *codec.Columns, res int64) (starts []int64, accs []acc) {
 	for i, t := range c.T {
-		if !usable(c.Q[i]) {
+		if !usable(c.Q[i], c.V[i]) {
 			continue
 		}
 		b := floorDiv(t, res) * res
