@@ -14,6 +14,7 @@ import (
 	"sync"
 	"text/template"
 	"time"
+	"unsafe"
 
 	"github.com/expr-lang/expr/vm"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -748,6 +749,7 @@ func (e *Engine) compile(defs []Definition, src []srcLoc) (*tables, error) {
 	for i := range t.points {
 		t.points[i].group = find(t.points, int32(i))
 	}
+	t.internPoints()
 	t.hots = make([]hot, len(t.conds))
 	for i := range t.conds {
 		t.hots[i] = *t.conds[i].hot
@@ -1208,4 +1210,27 @@ func sortErrs(errs model.ConfigErrors) {
 		}
 		return a.Line - b.Line
 	})
+}
+
+// internPoints rebuilds the point index with keys stored back to back in
+// one allocation: the key comparison of every lookup then reads from a
+// small, cache-friendly block instead of strings scattered over the heap.
+func (t *tables) internPoints() {
+	n := 0
+	for _, id := range t.pointIDs {
+		n += len(id)
+	}
+	arena := make([]byte, 0, n)
+	idx := make(map[string]int32, len(t.pointIDs))
+	for i, id := range t.pointIDs {
+		off := len(arena)
+		arena = append(arena, id...)
+		var key string
+		if len(id) > 0 {
+			key = unsafe.String(&arena[off], len(id)) // arena is never written again
+		}
+		idx[key] = int32(i)
+		t.pointIDs[i] = key
+	}
+	t.pindex = idx
 }
