@@ -153,6 +153,11 @@ func TestDiscreteRateDeviationQuality(t *testing.T) {
 		if evs := send(t, e, "brk", 1); len(evs) != 0 {
 			t.Errorf("rising edge of a falling-transition alarm: %v", kinds(evs))
 		}
+		// a bad sample in between is no transition, and is not the previous value
+		e.Process(context.Background(), []model.Sample{{Point: "brk", Value: 0, Quality: model.Bad(model.ReasonCommFailure)}})
+		if evs := send(t, e, "brk", 1); len(evs) != 0 {
+			t.Errorf("bad sample made a transition: %v", kinds(evs))
+		}
 		// rate: 50 -> 53 within 30 s is 6 per minute
 		e.Process(context.Background(), []model.Sample{{Point: "soc", Value: 50, Time: time.Now()}})
 		time.Sleep(30 * time.Second)

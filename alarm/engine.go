@@ -376,14 +376,14 @@ type hot struct {
 // pointState is one point's detection state (64 bytes; its id is in
 // tables.pointIDs).
 type pointState struct {
-	value   float64
-	t       int64  // sample time (ns), or processing time when the sample had none
-	seen    int64  // processing time of the last sample
-	batch   uint64 // number of the batch that last updated the point
+	value   float64 // last good value
+	t       int64   // its sample time (ns), or processing time when the sample had none
+	seen    int64   // processing time of the last sample, good or not
+	batch   uint64  // number of the batch that last updated the point
 	conds   []int32
 	group   int32
-	quality model.Quality
-	has     bool
+	quality model.Quality // of the last sample
+	has     bool          // a good value was seen
 }
 
 // transition is a detected change of an alarm condition, applied to the
@@ -976,9 +976,14 @@ func (e *Engine) detect(t *tables, s *scratch, si, pi int32, smp *model.Sample, 
 	if !smp.Time.IsZero() {
 		st = smp.Time.UnixNano()
 	}
-	p.value, p.t, p.seen, p.quality, p.has = smp.Value, st, now, smp.Quality, true
-	p.batch = e.batch
 	good := !smp.Quality.IsBad() && smp.Value == smp.Value // NaN counts as bad
+	p.seen, p.quality, p.batch = now, smp.Quality, e.batch
+	if good {
+		// value, time and has describe the last usable value, so a bad
+		// sample never becomes the "previous value" of a rate or
+		// transition alarm
+		p.value, p.t, p.has = smp.Value, st, true
+	}
 	for _, ci := range p.conds {
 		c := &t.hots[ci]
 		raw := c.raw
