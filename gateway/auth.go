@@ -53,9 +53,9 @@ type principal struct {
 // lengths leak nothing either), and nothing of the secret is kept.
 func (s *Server) authenticate(r *http.Request) (p principal, bad bool) {
 	var secret, kind string
-	if k := r.Header.Get("X-API-Key"); k != "" {
+	if k := headerValue(r.Header, "X-Api-Key"); k != "" {
 		secret, kind = k, "key"
-	} else if a := r.Header.Get("Authorization"); a != "" {
+	} else if a := headerValue(r.Header, "Authorization"); a != "" {
 		const pfx = "bearer "
 		if len(a) <= len(pfx) || !strings.EqualFold(a[:len(pfx)], pfx) {
 			return principal{key: "ip:" + clientIP(r)}, true
@@ -101,4 +101,12 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// headerValue is Header.Get for a key already in canonical form.
+func headerValue(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

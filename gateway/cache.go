@@ -33,7 +33,11 @@ type cached struct {
 	etag    string
 	gen     uint64
 	expires time.Time
+	// Header values prepared once, shared read-only by every response.
+	hCtype, hEtag, hLen []string
 }
+
+var cacheControl = []string{"private, no-cache"}
 
 func newRespCache(cc CacheConfig, tags []string) (*respCache, error) {
 	if cc.TTL == 0 {
@@ -107,8 +111,13 @@ func (c *respCache) serve(w http.ResponseWriter, r *http.Request, tag string, ne
 			rec.status = http.StatusOK
 		}
 		e := &cached{status: rec.status, ctype: rec.h.Get("Content-Type"), body: rec.buf.Bytes(), gen: g, expires: time.Now().Add(c.ttl)}
+		if e.ctype != "" {
+			e.hCtype = []string{e.ctype}
+		}
+		e.hLen = []string{strconv.Itoa(len(e.body))}
 		if e.status == http.StatusOK {
 			e.etag = etagOf(e.body)
+			e.hEtag = []string{e.etag}
 			if gen.Load() == g {
 				c.lru.Add(key, e)
 			}
@@ -119,19 +128,19 @@ func (c *respCache) serve(w http.ResponseWriter, r *http.Request, tag string, ne
 }
 
 func (c *respCache) write(w http.ResponseWriter, r *http.Request, e *cached) {
-	h := w.Header()
-	if e.ctype != "" {
-		h.Set("Content-Type", e.ctype)
+	h := w.Header() // canonical keys set directly: this is the hot path
+	if e.hCtype != nil {
+		h["Content-Type"] = e.hCtype
 	}
 	if e.etag != "" {
-		h.Set("ETag", e.etag)
-		h.Set("Cache-Control", "private, no-cache")
-		if etagMatch(r.Header.Get("If-None-Match"), e.etag) {
+		h["Etag"] = e.hEtag
+		h["Cache-Control"] = cacheControl
+		if etagMatch(headerValue(r.Header, "If-None-Match"), e.etag) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
 	}
-	h.Set("Content-Length", strconv.Itoa(len(e.body)))
+	h["Content-Length"] = e.hLen
 	w.WriteHeader(e.status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(e.body)

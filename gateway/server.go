@@ -141,7 +141,7 @@ func New(opts ...Option) (*Server, error) {
 	if err := s.register(mux, apis); err != nil {
 		return nil, err
 	}
-	s.handler = s.requestID(s.accessLog(s.recoverer(s.cors(mux))))
+	s.handler = s.entry(s.recoverer(s.cors(mux)))
 	return s, nil
 }
 
@@ -291,19 +291,23 @@ func (s *Server) routeHandler(m mounted, link string) http.Handler {
 		next := h
 		route := m.Method + " " + m.full
 		obs := s.metrics.duration.WithLabelValues(route)
+		ok200 := s.metrics.requests.WithLabelValues(route, "200")
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
+			st := stateOf(r.Context())
 			next.ServeHTTP(w, r)
-			obs.Observe(time.Since(start).Seconds())
-			if sw, ok := w.(*statusWriter); ok {
-				s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.code())).Inc()
+			if st == nil {
+				return
+			}
+			obs.Observe(time.Since(st.start).Seconds())
+			if c := st.code(); c == http.StatusOK {
+				ok200.Inc()
+			} else {
+				s.metrics.requests.WithLabelValues(route, strconv.Itoa(c)).Inc()
 			}
 		})
 	}
 	return h
 }
-
-type principalKey struct{}
 
 // authorize authenticates, rate-limits and checks the role. Clients are
 // rate-limited before their role is checked, and failed authentication
@@ -311,8 +315,9 @@ type principalKey struct{}
 func (s *Server) authorize(next http.Handler, need Role) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, bad := s.authenticate(r)
-		if sw, ok := w.(*statusWriter); ok {
-			sw.client = p.name
+		st := stateOf(r.Context())
+		if st != nil {
+			st.principal = p
 		}
 		if s.limits != nil {
 			if ok, d := s.limits.allow(p.key); !ok {
@@ -337,42 +342,58 @@ func (s *Server) authorize(next http.Handler, need Role) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		if st == nil { // not entered through ServeHTTP (cannot happen via the mux)
+			r = r.WithContext(context.WithValue(r.Context(), stateKey{}, &reqState{principal: p, start: time.Now()}))
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
 func principalOf(ctx context.Context) principal {
-	p, _ := ctx.Value(principalKey{}).(principal)
-	return p
+	if st := stateOf(ctx); st != nil {
+		return st.principal
+	}
+	return principal{}
 }
 
 // invalidating bumps the cache tags after a successful write.
 func (s *Server) invalidating(next http.Handler, tags []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
-		if sw, ok := w.(*statusWriter); !ok || sw.code() < 400 {
+		if st := stateOf(r.Context()); st == nil || st.code() < 400 {
 			s.cache.invalidate(tags...)
 		}
 	})
 }
 
-// statusWriter records the status and size of a response. It unwraps for
+// reqState is the per-request state shared by the middleware: one
+// allocation and one context value per request. It is the ResponseWriter
+// passed down, recording status and size; it unwraps for
 // http.ResponseController (flush, deadlines, hijack).
-type statusWriter struct {
+type reqState struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
-	client string
+	status    int
+	bytes     int64
+	id        string
+	start     time.Time
+	principal principal
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+type stateKey struct{}
+
+func stateOf(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+func (w *reqState) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+func (w *reqState) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -381,26 +402,46 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *reqState) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (w *statusWriter) code() int {
+func (w *reqState) code() int {
 	if w.status == 0 {
 		return http.StatusOK
 	}
 	return w.status
 }
 
-type requestIDKey struct{}
-
-// requestID takes a sane incoming X-Request-ID or makes one.
-func (s *Server) requestID(next http.Handler) http.Handler {
+// entry sets up the request state: the request ID (a sane incoming
+// X-Request-ID is kept, else one is made) and, when the request is done,
+// one access-log line: method, path (never the query or any header, so
+// keys cannot leak), route, status, bytes, duration, client name, remote
+// IP, request ID.
+func (s *Server) entry(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if !saneRequestID(id) {
-			id = s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 10)
+		st := &reqState{ResponseWriter: w, start: time.Now()}
+		// Canonical header keys are used directly: this runs on every request.
+		if v := r.Header["X-Request-Id"]; len(v) > 0 && saneRequestID(v[0]) {
+			st.id = v[0]
+		} else {
+			st.id = s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 10)
 		}
-		w.Header().Set("X-Request-ID", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		w.Header()["X-Request-Id"] = []string{st.id}
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		next.ServeHTTP(st, r)
+		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+			return
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", r.Pattern),
+			slog.Int("status", st.code()),
+			slog.Int64("bytes", st.bytes),
+			slog.Duration("duration", time.Since(st.start)),
+			slog.String("client", st.principal.name),
+			slog.String("remote", clientIP(r)),
+			slog.String("request_id", st.id),
+		)
 	})
 }
 
@@ -417,32 +458,6 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-// accessLog logs one line per request: method, path (never the query or
-// any header, so keys cannot leak), route, status, bytes, duration, client
-// name, request ID.
-func (s *Server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
-			return
-		}
-		id, _ := r.Context().Value(requestIDKey{}).(string)
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.String("route", r.Pattern),
-			slog.Int("status", sw.code()),
-			slog.Int64("bytes", sw.bytes),
-			slog.Duration("duration", time.Since(start)),
-			slog.String("client", sw.client),
-			slog.String("remote", clientIP(r)),
-			slog.String("request_id", id),
-		)
-	})
-}
-
 // recoverer turns a handler panic into a JSON 500 (when nothing was
 // written yet) and a log line with the request ID.
 func (s *Server) recoverer(next http.Handler) http.Handler {
@@ -456,9 +471,13 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				panic(v)
 			}
 			s.metrics.panicked()
-			id, _ := r.Context().Value(requestIDKey{}).(string)
+			var id string
+			st := stateOf(r.Context())
+			if st != nil {
+				id = st.id
+			}
 			s.log.Error("handler panic", "panic", fmt.Sprint(v), "path", r.URL.Path, "request_id", id)
-			if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
+			if st != nil && st.status != 0 {
 				return // headers are out; the client sees a truncated body
 			}
 			writeErrorStatus(w, http.StatusInternalServerError, "internal", "internal error (request "+id+")")
@@ -478,7 +497,10 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		allowed[strings.ToLower(o)] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
+		var origin string
+		if v := r.Header["Origin"]; len(v) > 0 {
+			origin = v[0]
+		}
 		if origin == "" {
 			next.ServeHTTP(w, r)
 			return

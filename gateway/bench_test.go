@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// BenchmarkAPI measures GET /api/v1/points/{id} over loopback with
+// parallel keep-alive clients. "bare" is a plain handler writing the same
+// JSON; "full" is the gateway with every middleware on: request ID, access
+// log (JSON to io.Discard), recovery, CORS, API-key auth, rate limiting,
+// response cache, circuit breaker and metrics.
+func BenchmarkAPI(b *testing.B) {
+	s := newSite()
+	const id = "pcs1.active_power"
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		smp, ok := s.snap.Get(r.PathValue("id"))
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		body, _ := json.Marshal(toSampleJSON(smp))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(body, '\n'))
+	})
+	bareMux := http.NewServeMux()
+	bareMux.Handle("GET /api/v1/points/{id}", bare)
+
+	full, err := New(append(authOpts(),
+		WithPoints(s.snap), WithExecutor(s),
+		WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))),
+		WithMetrics(prometheus.NewRegistry()),
+		WithRateLimit(RateLimit{PerSecond: 1e7, Burst: 1e6}),
+		WithCache(CacheConfig{TTL: time.Second}),
+		WithCORS("https://scada.example.com"),
+	)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"bare", bareMux}, {"full", full}} {
+		b.Run(c.name, func(b *testing.B) { benchHandler(b, c.h, "/api/v1/points/"+id, c.name == "full") })
+	}
+}
+
+func benchHandler(b *testing.B, h http.Handler, path string, reportP99 bool) {
+	ln := listen(b)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	url := "http://" + ln.Addr().String() + path
+	get := func() (int, error) {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("X-API-Key", viewerKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get(); err != nil || code != 200 { // warm up and check
+		b.Fatalf("status %d, %v", code, err)
+	}
+	var mu sync.Mutex
+	var all []time.Duration
+	b.SetParallelism(1)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		lat := make([]time.Duration, 0, 1024)
+		for pb.Next() {
+			t0 := time.Now()
+			code, err := get()
+			lat = append(lat, time.Since(t0))
+			if err != nil || code != 200 {
+				b.Errorf("status %d, %v", code, err)
+				return
+			}
+		}
+		mu.Lock()
+		all = append(all, lat...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	if reportP99 && len(all) > 0 {
+		slices.Sort(all)
+		b.ReportMetric(float64(all[len(all)*99/100].Nanoseconds()), "p99-ns")
+	}
+}

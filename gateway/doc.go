@@ -1,0 +1,76 @@
+// Package gateway is the HTTP API of the EMS: a versioned REST API under
+// /api/v1 on net/http, a live stream of samples and events over
+// Server-Sent Events and WebSocket, health and readiness probes, Prometheus
+// metrics and an embedded OpenAPI 3.1 document with an offline docs page.
+//
+// A vendor mounts *Server (an http.Handler) in their own server, or runs it
+// with Run / Serve, which stop gracefully when their context is cancelled.
+// The EMS wires it through ems.WithGateway.
+//
+// # Routes
+//
+//	GET    /api/v1/points                       latest values (pattern, quality, limit)
+//	GET    /api/v1/points/{id}                  latest value of one point
+//	GET    /api/v1/snapshot                     every latest value keyed by id
+//	POST   /api/v1/commands                     write a C or A point
+//	GET    /api/v1/alarms, /alarms/{id}         active alarms
+//	POST   /api/v1/alarms/{id}/ack|reset|shelve|unshelve
+//	GET    /api/v1/alarm-history, /alarm-kpis
+//	GET    /api/v1/alarm-definitions[/{id}]     and POST, PUT, DELETE (admin)
+//	GET    /api/v1/rules[/{id}]                 and POST, PUT, DELETE, enable, disable (admin)
+//	POST   /api/v1/rules/{id}/dry-run           evaluate against given values
+//	GET    /api/v1/rules/{id}/stats, /rule-stats
+//	GET    /api/v1/history                      points, from, to, step, agg; JSON or CSV
+//	GET    /api/v1/stream, /api/v1/stream/ws    live samples and events
+//	GET    /api/v1/openapi.json, /api/v1/docs
+//	GET    /healthz, /readyz, /metrics
+//
+// # Backends
+//
+// The gateway consumes small interfaces: Points (*model.Snapshot), Executor
+// (the EMS downlink), SampleSubscriber and EventSubscriber (the stream),
+// Alarms (with the optional AlarmOperator and AlarmDefinitions, all
+// implemented by *alarm.Engine), Rules (with RuleEditor, RuleToggler,
+// RuleStatser and RuleDryRunner, all implemented by *rule.Runner) and
+// History (any history.Store). A route whose backend or capability is
+// missing answers 501.
+//
+// Each backend option takes one or more instances: calls go round-robin
+// over them, each behind its own gobreaker circuit breaker. Errors that are
+// the caller's fault (4xx) never trip a breaker; five (configurable)
+// consecutive backend failures open it, and while every instance is open
+// the route answers 503 at once. A failed call is not retried on another
+// instance, so a command is never executed twice.
+//
+// # Middleware
+//
+// Every request gets an X-Request-ID (a sane incoming one is kept), one
+// access-log line through slog (method, path, route, status, bytes,
+// duration, client name; never a header, query or key), panic recovery to a
+// JSON 500, and CORS for the configured origins. Per route: authentication
+// (X-API-Key or Authorization: Bearer; keys are kept as SHA-256 digests
+// and compared in constant time) with roles viewer < operator < admin;
+// per-client token-bucket rate limiting (client = credential name, else
+// remote IP, also for failed logins; limiters bounded by an LRU) answering
+// 429 with Retry-After; a request body limit (413); a GET response cache
+// (LRU + TTL, ETag and If-None-Match, concurrent misses coalesced with
+// singleflight) invalidated by tag when a write succeeds; and Deprecation,
+// Sunset and Link headers for deprecated routes or versions.
+//
+// # Errors
+//
+// Every error response has the body {"error": message, "code": code,
+// "time": RFC 3339}. StatusOf is the one mapping from the module's sentinel
+// and typed errors to statuses: unknown point, alarm, definition or rule
+// 404; not writable, invalid transition, duplicate 409; out of range, bad
+// step, overflow, invalid value, invalid rule or configuration, history
+// limits 422; malformed input 400; backend unavailable or breaker open 503;
+// deadline 504. Internal errors are logged with the request ID and never
+// echoed to the client.
+//
+// # Versioning
+//
+// The built-in API is v1. WithAPI mounts more routes under /api/{version}
+// (for example a v2 beside v1); WithDeprecation marks a whole version
+// deprecated with a sunset date and a successor link.
+package gateway
