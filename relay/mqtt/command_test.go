@@ -9,12 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
+	"time"
 
 	"github.com/voltage-ems/ems/model"
 	"github.com/voltage-ems/ems/relay"
 	"github.com/voltage-ems/ems/relay/mqtt"
+	"github.com/voltage-ems/ems/relay/mqtt/broker"
 )
 
 type recorder struct {
@@ -55,8 +55,11 @@ func TestInboundCommands(t *testing.T) {
 		mqtt.WithCommands("pcs1.*", "1001.*"), mqtt.WithMaxCommandBytes(256))
 	// A retained command left on the broker reaches the adapter when it
 	// subscribes, with the retain flag: it may be stale and is refused.
+	// (Published in-process, so it is stored before anyone subscribes.)
+	if err := b.Server().Publish("ems/s1/cmd/write", []byte(`{"id":"c9","point":"pcs1.x","value":1}`), true, 1); err != nil {
+		t.Fatal(err)
+	}
 	user := pahoClient(t, b.URL(), "operator")
-	user.Publish("ems/s1/cmd/write", 1, true, `{"id":"c9","point":"pcs1.x","value":1}`).Wait()
 	p, err := relay.New(a, relay.WithExecutor(exec))
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +115,11 @@ func TestInboundCommands(t *testing.T) {
 	}
 	want := map[string]int{"": 2, "out_of_range": 1, "not_allowed": 1, "malformed": 2, "oversized": 1, "unknown_topic": 1, "retained": 1}
 	if fmt.Sprint(byCode) != fmt.Sprint(want) {
-		t.Fatalf("reply codes %v, want %v", byCode, want)
+		var all []string
+		for _, raw := range replies.payloads() {
+			all = append(all, string(raw))
+		}
+		t.Fatalf("reply codes %v, want %v\nreplies:\n%s", byCode, want, strings.Join(all, "\n"))
 	}
 	got := exec.executed()
 	if len(got) != 3 {
@@ -139,22 +146,36 @@ func TestInboundCommands(t *testing.T) {
 	}
 }
 
-func TestCommandsWithoutExecutor(t *testing.T) {
+func TestCommandsWaitForTheFirstExecutor(t *testing.T) {
 	b := startBroker(t)
 	replies := subscribe(t, b, "ems/site/reply")
 	a := newAdapter(t, b.URL(), mqtt.WithClientID("noexec"), mqtt.WithCommands("*"))
 	connect(t, a)
 	waitUntil(t, "the command subscription", func() bool {
 		cl, ok := b.Server().Clients.Get("noexec")
-		return ok && cl.State.Subscriptions.Len() > 0
+		return ok && cl.State.Subscriptions.Len() == 1
 	})
+	// A command before the EMS handed over its executor waits for it.
 	user := pahoClient(t, b.URL(), "op2")
-	user.Publish("ems/site/cmd/write", 1, false, `{"point":"a.b","value":1}`).Wait()
+	user.Publish("ems/site/cmd/write", 1, false, `{"id":"1","point":"a.b","value":1}`).Wait()
+	waitUntil(t, "the command to arrive", func() bool { return a.CommandStats().Received == 1 })
+	exec := &recorder{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- a.Receive(ctx, exec) }()
 	waitUntil(t, "a reply", func() bool { return len(replies.payloads()) == 1 })
-	if !strings.Contains(string(replies.payloads()[0]), `"code":"unavailable"`) || a.CommandStats().NoExecutor != 1 {
-		t.Fatalf("reply %s stats %+v", replies.payloads()[0], a.CommandStats())
+	cancel()
+	<-done
+	// Receive returned: commands are refused at once.
+	user.Publish("ems/site/cmd/write", 1, false, `{"id":"2","point":"a.b","value":1}`).Wait()
+	waitUntil(t, "a second reply", func() bool { return len(replies.payloads()) == 2 })
+	r := replies.payloads()
+	if !strings.Contains(string(r[0]), `"ok":true`) || !strings.Contains(string(r[1]), `"code":"unavailable"`) {
+		t.Fatalf("replies %s / %s", r[0], r[1])
 	}
-	var _ paho.Client = user
+	if st := a.CommandStats(); st.Executed != 1 || st.NoExecutor != 1 || len(exec.executed()) != 1 {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 func TestParseCommand(t *testing.T) {
@@ -210,4 +231,30 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("round trip of %+v: %+v, %v", c, c2, err)
 		}
 	})
+}
+
+func TestCommandsResubscribeAfterReconnect(t *testing.T) {
+	addr := freeAddr(t)
+	b, err := broker.Start(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := &recorder{}
+	a := newAdapter(t, "tcp://"+addr, mqtt.WithClientID("resub"), mqtt.WithCommands("*"), mqtt.WithExecutor(exec),
+		mqtt.WithReconnect(100*time.Millisecond), mqtt.WithConnectTimeout(500*time.Millisecond))
+	connect(t, a)
+	b.Close()
+	waitUntil(t, "the disconnect", func() bool { return !a.Connected() })
+	b, err = broker.Start(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	waitUntil(t, "the resubscription", func() bool {
+		cl, ok := b.Server().Clients.Get("resub")
+		return ok && cl.State.Subscriptions.Len() == 1
+	})
+	user := pahoClient(t, b.URL(), "op3")
+	user.Publish("ems/site/cmd/write", 1, false, `{"point":"a.b","value":2}`).Wait()
+	waitUntil(t, "the command", func() bool { return len(exec.executed()) == 1 })
 }

@@ -31,20 +31,25 @@ type Adapter struct {
 	reply     string
 	heartbeat string
 
-	mu      sync.Mutex
-	client  paho.Client
-	closed  bool
-	stop    chan struct{}
-	bg      sync.WaitGroup // heartbeat and command handlers
-	exec    atomic.Pointer[execBox]
-	toks    []paho.Token
-	buf     []byte
-	stats   cmdCounters
-	handler context.Context
-	cancel  context.CancelFunc
+	mu       sync.Mutex
+	client   paho.Client
+	closed   bool
+	stop     chan struct{}
+	bg       sync.WaitGroup // heartbeat and command handlers
+	exec     atomic.Pointer[execBox]
+	toks     []paho.Token
+	buf      []byte
+	stats    cmdCounters
+	handler  context.Context
+	execSet  chan struct{} // closed when an executor was first set
+	execOnce sync.Once
+	cancel   context.CancelFunc
 }
 
 type execBox struct{ relay.Executor }
+
+// execWait is how long a command waits for the first executor.
+const execWait = 5 * time.Second
 
 var (
 	_ relay.Adapter   = (*Adapter)(nil)
@@ -88,8 +93,10 @@ func New(broker string, opts ...Option) (*Adapter, error) {
 		hb, _ := compileTopic(cfg.heartbeatTopic)
 		a.heartbeat = hb.fixed(cfg.site)
 	}
+	a.execSet = make(chan struct{})
 	if cfg.executor != nil {
 		a.exec.Store(&execBox{cfg.executor})
+		close(a.execSet)
 	}
 	a.handler, a.cancel = context.WithCancel(context.Background())
 	return a, nil
@@ -164,9 +171,14 @@ func (a *Adapter) Connect(ctx context.Context) error {
 
 func (a *Adapter) onConnect(c paho.Client) {
 	a.log.Info("mqtt: connected", "broker", a.broker)
-	if !a.cfg.commands {
-		return
+	if a.cfg.commands {
+		a.subscribe(c)
 	}
+}
+
+// subscribe subscribes to the command topics; it is called on every
+// connection (a clean session starts without subscriptions).
+func (a *Adapter) subscribe(c paho.Client) {
 	filter := a.cmdBase + "/#"
 	tok := c.Subscribe(filter, 1, a.onCommand)
 	go func() {
@@ -246,12 +258,16 @@ func (a *Adapter) heartbeatLoop() {
 }
 
 // Receive hands inbound commands to exec until ctx is done (unless the
-// adapter was given its own with WithExecutor). Without WithCommands
-// nothing is subscribed and Receive only waits.
+// adapter was given its own with WithExecutor). A command that arrives
+// before any executor was set waits for one (up to 5s, then it is answered
+// "unavailable"); one that arrives after Receive returned is answered
+// "unavailable" at once. Without WithCommands nothing is subscribed and
+// Receive only waits.
 func (a *Adapter) Receive(ctx context.Context, exec relay.Executor) error {
 	if a.cfg.executor == nil && exec != nil {
 		box := &execBox{exec}
 		a.exec.Store(box)
+		a.execOnce.Do(func() { close(a.execSet) })
 		defer a.exec.CompareAndSwap(box, nil)
 	}
 	<-ctx.Done()
@@ -322,6 +338,18 @@ func (a *Adapter) onCommand(c paho.Client, m paho.Message) {
 		return
 	}
 	box := a.exec.Load()
+	if box == nil {
+		// The connection (and subscription) can come up just before the
+		// EMS hands its executor to Receive: wait for the first one.
+		t := time.NewTimer(execWait)
+		select {
+		case <-a.execSet:
+		case <-t.C:
+		case <-a.handler.Done():
+		}
+		t.Stop()
+		box = a.exec.Load()
+	}
 	if box == nil {
 		reject(&a.stats.noExecutor, "unavailable", r, errors.New("no executor: commands are not accepted yet"))
 		return
