@@ -24,6 +24,7 @@ import (
 	"github.com/voltage-ems/ems"
 	"github.com/voltage-ems/ems/alarm"
 	"github.com/voltage-ems/ems/collect"
+	"github.com/voltage-ems/ems/history"
 	"github.com/voltage-ems/ems/model"
 	"github.com/voltage-ems/ems/rule"
 )
@@ -105,8 +106,12 @@ func run(ctx context.Context, out io.Writer, duration, every time.Duration, data
 	}
 	events, stopEvents := e.SubscribeEvents(256)
 	defer stopEvents()
+	// Run gets its own context so that history can still be queried when
+	// the program is asked to stop.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
 	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
+	go func() { done <- e.Run(runCtx) }()
 
 	fmt.Fprintln(out, "VoltageEMS quickstart: 1 MW / 2 MWh battery, 800 kWp PV, factory load, grid meter (simulated, 60x speed)")
 	fmt.Fprintln(out, "Ctrl-C to stop.")
@@ -122,12 +127,16 @@ func run(ctx context.Context, out io.Writer, duration, every time.Duration, data
 	lastAt := start
 	for {
 		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
+		case <-ctx.Done():
+			printHistory(out, e, start)
+			stopRun()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}
 			fmt.Fprintf(out, "stopped after %s\n", time.Since(start).Round(time.Second))
 			return nil
+		case err := <-done:
+			return fmt.Errorf("ems stopped by itself: %v", err)
 		case ev, ok := <-events:
 			if ok {
 				printEvent(out, ev, start)
@@ -173,4 +182,26 @@ func printEvent(out io.Writer, ev model.Event, start time.Time) {
 		return
 	}
 	fmt.Fprintf(out, "%6s  %-15s %-8s %s\n", time.Since(start).Round(time.Second), ev.Kind, ev.Severity, ev.Message)
+}
+
+// printHistory prints the battery's SOC from the history store: one
+// average per 10 s of wall time (10 simulated minutes).
+func printHistory(out io.Writer, e *ems.EMS, start time.Time) {
+	h := e.History()
+	if h == nil {
+		return
+	}
+	now := time.Now()
+	series, err := h.Query(context.Background(), history.Query{Points: []string{"bat1.soc"}, From: start.Truncate(10 * time.Second), To: now, Step: 10 * time.Second, Agg: history.AggAvg})
+	if err != nil {
+		fmt.Fprintln(out, "history query:", err)
+		return
+	}
+	for _, s := range series {
+		fmt.Fprintf(out, "history of %s (avg per 10 s):", s.Point)
+		for _, p := range s.Points {
+			fmt.Fprintf(out, " %.1f", p.Value)
+		}
+		fmt.Fprintln(out)
+	}
 }
