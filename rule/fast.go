@@ -1,7 +1,6 @@
 package rule
 
 import (
-	"math"
 	"reflect"
 
 	"github.com/expr-lang/expr/ast"
@@ -31,6 +30,10 @@ func isNumType(t reflect.Type) bool {
 		return true
 	}
 	return false
+}
+
+func isIntType(t reflect.Type) bool {
+	return t != nil && t.Kind() != reflect.Float64 && t.Kind() != reflect.Float32 && isNumType(t)
 }
 
 func isBoolType(t reflect.Type) bool { return t != nil && t.Kind() == reflect.Bool }
@@ -71,12 +74,11 @@ func (fc *fastCompiler) num(n ast.Node) fastNum {
 		}
 		return func(v []float64) float64 { return -a(v) }
 	case *ast.BinaryNode:
-		if !isNumType(x.Left.Type()) || !isNumType(x.Right.Type()) {
-			return nil
-		}
-		// Integer-only arithmetic keeps integer semantics in expr (overflow, no
-		// fractions); leave it to the VM unless a float is involved.
-		if x.Left.Type().Kind() != reflect.Float64 && x.Right.Type().Kind() != reflect.Float64 && x.Operator != "/" {
+		// Integer-only arithmetic keeps integer semantics in expr (wrap-around);
+		// leave it to the VM unless a float may be involved. ("/" is always a float
+		// division in expr.) Results of abs, min, max and ?: have an interface type
+		// and are treated as floats: they differ from expr only beyond 2^53.
+		if isIntType(x.Left.Type()) && isIntType(x.Right.Type()) && x.Operator != "/" {
 			return nil
 		}
 		a, b := fc.num(x.Left), fc.num(x.Right)
@@ -106,16 +108,9 @@ func (fc *fastCompiler) num(n ast.Node) fastNum {
 			}
 			return b(v)
 		}
-	case *ast.CallNode:
-		id, ok := x.Callee.(*ast.IdentifierNode)
-		if !ok {
-			return nil
-		}
+	case *ast.BuiltinNode:
 		var args []fastNum
 		for _, a := range x.Arguments {
-			if !isNumType(a.Type()) {
-				return nil
-			}
 			f := fc.num(a)
 			if f == nil {
 				return nil
@@ -123,12 +118,19 @@ func (fc *fastCompiler) num(n ast.Node) fastNum {
 			args = append(args, f)
 		}
 		switch {
-		case id.Value == "abs" && len(args) == 1:
+		case x.Name == "abs" && len(args) == 1:
 			a := args[0]
-			return func(v []float64) float64 { return math.Abs(a(v)) }
-		case (id.Value == "min" || id.Value == "max") && len(args) == 2:
+			return func(v []float64) float64 {
+				// as expr's abs: -0 stays -0
+				if x := a(v); x < 0 {
+					return -x
+				} else {
+					return x
+				}
+			}
+		case (x.Name == "min" || x.Name == "max") && len(args) == 2:
 			a, b := args[0], args[1]
-			if id.Value == "min" {
+			if x.Name == "min" {
 				return func(v []float64) float64 {
 					x, y := a(v), b(v)
 					if y < x {
@@ -201,9 +203,6 @@ func (fc *fastCompiler) cond(n ast.Node) fastBool {
 				}
 				return func(v []float64) bool { return a(v) != b(v) }
 			}
-		}
-		if !isNumType(x.Left.Type()) || !isNumType(x.Right.Type()) {
-			return nil
 		}
 		a, b := fc.num(x.Left), fc.num(x.Right)
 		if a == nil || b == nil {

@@ -163,7 +163,6 @@ func (r *Runner) DryRun(id string, values map[string]float64) (DryRunResult, err
 		if len(missing) > 0 {
 			return res, fmt.Errorf("%w: %s", ErrMissingValue, strings.Join(missing, ", "))
 		}
-		d.ws[0].mark()
 		e := d.eval(&d.ws[0], &core{cond: cr.cond, stats: &ruleStats{}})
 		if e.err != nil {
 			return res, e.err

@@ -297,7 +297,6 @@ const parallelMin = 256
 func (r *Runner) evalAll(set *ruleSet, list []int32, res []evalResult) {
 	w := len(r.ws)
 	if w == 1 || len(list) < parallelMin {
-		r.ws[0].mark()
 		for k, ri := range list {
 			res[k] = r.evalHot(&r.ws[0], &set.hot[ri])
 		}
@@ -315,7 +314,6 @@ func (r *Runner) evalAll(set *ruleSet, list []int32, res []evalResult) {
 		}
 		wk := &r.ws[i]
 		wg.Go(func() {
-			wk.mark()
 			for k := lo; k < hi; k++ {
 				res[k] = r.evalHot(wk, &set.hot[list[k]])
 			}
@@ -354,7 +352,7 @@ func (r *Runner) evalHot(w *worker, h *hotRule) evalResult {
 const latencySample = 64
 
 // eval evaluates the condition of c. It only reads shared state, so workers may
-// run it in parallel. The worker's clock must have been marked (see worker.mark).
+// run it in parallel.
 func (r *Runner) eval(w *worker, c *core) evalResult {
 	p := c.cond
 	if p == nil {
@@ -368,6 +366,7 @@ func (r *Runner) eval(w *worker, c *core) evalResult {
 	}
 	var val bool
 	var err error
+	w.mark()
 	if p.fastB != nil {
 		val = p.fastB(st.val)
 	} else {
@@ -488,9 +487,7 @@ func (r *Runner) fire(ctx context.Context, set *ruleSet, cr *crule, key int, now
 	st.lastFired = now
 	cr.stats.matches.Add(1)
 	cr.stats.lastFired.Store(now.UnixNano())
-	n := len(acts)
 	acts, ok := r.runActions(ctx, cr, cr.actions[key], key, now, acts, false)
-	_ = n
 	acts = r.follow(ctx, set, cr, EdgeTrue, now, depth, acts)
 	if ok {
 		return r.follow(ctx, set, cr, EdgeSuccess, now, depth, acts)
@@ -514,7 +511,6 @@ func (r *Runner) follow(ctx context.Context, set *ruleSet, cr *crule, k EdgeKind
 			acts = r.ruleError(t, fmt.Errorf("%w: %s reached from %s at depth %d (limit %d)", ErrChainDepth, t.spec.ID, cr.spec.ID, depth+1, r.cfg.depth), now, acts)
 			continue
 		}
-		r.ws[0].mark()
 		res := r.eval(&r.ws[0], t.core)
 		switch {
 		case res.skip:
@@ -557,7 +553,6 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) ([]Action, error) {
 		for !st.next.After(now) {
 			st.next = cr.sched.Next(st.next)
 		}
-		r.ws[0].mark()
 		outs = append(outs, outcome{rule: ri, kind: outCond, res: r.eval(&r.ws[0], cr.core)})
 	}
 	for _, ri := range set.patterns {
@@ -764,7 +759,6 @@ func (r *Runner) patternEvent(set *ruleSet, pr patRef, now time.Time) bool {
 	cr := set.rules[pr.rule]
 	p := cr.pat.conds[pr.key][pr.event]
 	ks := &cr.state.pat[pr.key]
-	r.ws[0].mark()
 	res := r.eval(&r.ws[0], &core{cond: p, stats: cr.stats})
 	if res.skip {
 		return false
