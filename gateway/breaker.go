@@ -114,15 +114,6 @@ func (p *pool[T]) do(fn func(T) error) error {
 	return &Error{Status: 503, Code: "unavailable", Msg: fmt.Sprintf("%s backend unavailable (circuit breaker open)", p.name), Err: errors.Join(ErrUnavailable, last)}
 }
 
-// first returns the first instance, for capability checks by type assertion.
-func (p *pool[T]) first() (T, bool) {
-	var zero T
-	if p == nil || len(p.members) == 0 {
-		return zero, false
-	}
-	return p.members[0].b, true
-}
-
 // states returns the breaker state of each instance, for /readyz.
 func (p *pool[T]) states() []string {
 	if p == nil {

@@ -96,6 +96,9 @@ func (c *respCache) serve(w http.ResponseWriter, r *http.Request, tag string, ne
 	gen := c.gens[tag]
 	g := gen.Load()
 	key := r.URL.Path + "?" + r.URL.RawQuery
+	if acc := headerValue(r.Header, "Accept"); acc != "" {
+		key += "\x00" + acc // content negotiation (history: JSON or CSV)
+	}
 	now := time.Now()
 	if e, ok := c.lru.Get(key); ok && e.gen == g && now.Before(e.expires) {
 		m.cacheHit()

@@ -240,7 +240,7 @@ func TestRules(t *testing.T) {
 
 func TestHistory(t *testing.T) {
 	fs := newFullSite(t)
-	gw := fs.server(t)
+	gw := fs.server(t, WithCache(CacheConfig{TTL: time.Hour}))
 	base := "/api/v1/history?points=pcs1.active_power&from=2026-01-02T03:00:00Z&to=2026-01-02T03:02:00Z"
 	res := decode[historyResult](t, call(t, gw, "GET", base+"&step=1m&agg=avg", viewerKey, nil))
 	if len(res.Series) != 1 || len(res.Series[0].Points) != 2 || res.Series[0].Points[0].Value != 29.5 || res.Series[0].Points[1].Value != 89.5 {
@@ -253,6 +253,7 @@ func TestHistory(t *testing.T) {
 	if w.Code != 200 || w.Body.String() != want || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/csv") {
 		t.Fatalf("csv %d %q", w.Code, w.Body)
 	}
+	call(t, gw, "GET", base+"&step=1m&agg=max", viewerKey, nil) // cached as JSON
 	req := httptest.NewRequest("GET", base+"&step=1m&agg=max", nil)
 	req.Header.Set("X-API-Key", viewerKey)
 	req.Header.Set("Accept", "text/csv")

@@ -3,15 +3,12 @@ package gateway
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/voltage-ems/ems/model"
 )
@@ -326,7 +323,5 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: metrics (use WithMetrics with a *prometheus.Registry)", ErrNotConfigured))
 		return
 	}
-	promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	s.metricsHandler.ServeHTTP(w, r)
 }
-
-var errStreamUnconfigured = errors.New("gateway: live stream not configured")

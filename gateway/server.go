@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Route is one operation of a versioned API. Paths are relative to the
@@ -46,10 +47,12 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	gatherer prometheus.Gatherer
-	limits   *limiters
-	cache    *respCache
-	handler  http.Handler
-	routes   []mounted
+	// metricsHandler serves /metrics from gatherer.
+	metricsHandler http.Handler
+	limits         *limiters
+	cache          *respCache
+	handler        http.Handler
+	routes         []mounted
 
 	points   *pool[Points]
 	executor *pool[Executor]
@@ -107,6 +110,7 @@ func New(opts ...Option) (*Server, error) {
 	}
 	if g, ok := c.reg.(prometheus.Gatherer); ok {
 		s.gatherer = g
+		s.metricsHandler = promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)})
 	}
 	if s.limits, err = newLimiters(c.rate); err != nil {
 		return nil, fmt.Errorf("%w: rate limit: %v", ErrInvalidOption, err)
