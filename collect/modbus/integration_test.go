@@ -1,6 +1,7 @@
 package modbus
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -304,4 +305,76 @@ func TestPymodbusRTUOverTCP(t *testing.T) {
 	if err := c.Write(context.Background(), model.Command{Point: "gw.A.1", Value: -70000}); err != nil {
 		t.Errorf("write through the gateway: %v", err)
 	}
+}
+
+// RTU on a serial line: pymodbus serves unit 3 on one end of a relayed
+// pseudo-terminal pair, the collector opens the other end with grid-x's
+// serial transport.
+func TestPymodbusRTUSerial(t *testing.T) {
+	integration(t)
+	script, err := filepath.Abs(filepath.Join("testdata", "pymodbus_rtu_serial.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/bin/python3", script)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start pymodbus: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("pymodbus stderr:\n%s", stderr.String())
+		}
+	})
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if p, ok := strings.CutPrefix(sc.Text(), "PTY "); ok {
+				line <- p
+			}
+		}
+		close(line)
+	}()
+	var path string
+	select {
+	case path = <-line:
+	case <-time.After(10 * time.Second):
+		t.Fatal("pymodbus did not report its pty")
+	}
+	if path == "" {
+		t.Fatal("pymodbus exited")
+	}
+	var tb table
+	tb.add(t, model.Point{ID: 1, Kind: model.Telemetry}, "slave_id", "3", "function_code", "3", "register_address", "0")
+	tb.add(t, model.Point{ID: 2, Kind: model.Telemetry}, "slave_id", "3", "function_code", "3", "register_address", "2")
+	tb.add(t, model.Point{ID: 1, Kind: model.Signal}, "slave_id", "3", "function_code", "2", "register_address", "0")
+	cfg := baseConfig(path, &tb)
+	cfg.Channel = "rtu"
+	cfg.Transport = TransportRTU
+	cfg.Serial = SerialConfig{BaudRate: 19200, Parity: "E"}
+	cfg.Timeout = time.Second
+	cfg.Interval = 200 * time.Millisecond
+	c, err := New(cfg, WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newRecSink()
+	run(t, c, sink)
+	want := map[string]float64{"rtu.T.1": 31, "rtu.T.2": 33, "rtu.S.1": 1}
+	sink.waitFor(t, wait, "values over RTU", func(get func(string) (model.Sample, bool)) bool {
+		for id, v := range want {
+			if s, ok := get(id); !ok || !s.Quality.IsGood() || s.Value != v {
+				return false
+			}
+		}
+		return true
+	})
 }

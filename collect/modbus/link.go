@@ -121,7 +121,7 @@ func classify(err error, unit, fc uint8, addr, qty uint16) (errClass, error) {
 		return classLink, err
 	}
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "serial: timeout") {
 		return classTimeout, err
 	}
 	var dse *gx.DataSizeError
