@@ -855,13 +855,23 @@ func (e *Engine) Process(ctx context.Context, batch []model.Sample) ([]model.Eve
 			e.scratch = make([]scratch, 1)
 		}
 		s := &e.scratch[0]
+		// Two passes: the index lookups are independent of each other, so
+		// the CPU overlaps their cache misses; detection follows.
+		if cap(e.idxBuf) < len(batch) {
+			e.idxBuf = make([]int32, len(batch))
+		}
+		idx := e.idxBuf[:len(batch)]
 		for i := range batch {
-			smp := &batch[i]
-			pi, ok := t.pindex[smp.Point]
+			pi, ok := t.pindex[batch[i].Point]
 			if !ok {
-				continue
+				pi = -1
 			}
-			e.detect(t, s, int32(i), pi, smp, now)
+			idx[i] = pi
+		}
+		for i, pi := range idx {
+			if pi >= 0 {
+				e.detect(t, s, int32(i), pi, &batch[i], now)
+			}
 		}
 	}
 	var trans int
