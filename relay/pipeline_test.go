@@ -636,3 +636,34 @@ func TestPipelineSpoolCheckpointSurvivesCrash(t *testing.T) {
 		t.Fatal("WithSpoolInterval without WithSpool accepted")
 	}
 }
+
+// FuzzSpool feeds arbitrary spool files to New: it loads them or reports
+// a ConfigError naming the file, and never panics or loses the file.
+func FuzzSpool(f *testing.F) {
+	f.Add([]byte("{\"ems_relay_spool\":1}\n{\"k\":1,\"p\":\"a.b\",\"v\":1,\"t\":\"2026-01-01T00:00:00Z\",\"b\":\"eA==\"}\n"))
+	f.Add([]byte("{\"ems_relay_spool\":1}\n{\"k\":3}\n"))
+	f.Add([]byte("garbage"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "f.spool")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p, err := relay.New(&relaytest.Memory{}, relay.WithSpool(dir), relay.WithName("f"), relay.WithBuffer(100, 1<<20))
+		if err != nil {
+			var ce *model.ConfigError
+			if !errors.As(err, &ce) || ce.File != path {
+				t.Fatalf("error %v is not a ConfigError naming %s", err, path)
+			}
+			if _, serr := os.Stat(path); serr != nil {
+				t.Fatalf("a rejected spool file was removed: %v", serr)
+			}
+			return
+		}
+		st := p.Stats()
+		if st.Accepted != uint64(st.Buffered)+st.Dropped.Total() {
+			t.Fatalf("loaded %d, buffered %d, dropped %+v", st.Accepted, st.Buffered, st.Dropped)
+		}
+		p.Close()
+	})
+}
