@@ -13,9 +13,6 @@ var (
 	ErrMalformed = errors.New("modbus: malformed reply")
 	// ErrVerify is wrapped when a read-back after a write shows another value.
 	ErrVerify = errors.New("modbus: read-back verification failed")
-	// ErrLinkDown is wrapped when a request was not sent because the link
-	// is in reconnect backoff.
-	ErrLinkDown = errors.New("modbus: link down")
 )
 
 // ExceptionError is a Modbus exception reply from a device.

@@ -3,6 +3,7 @@ package modbus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"syscall"
@@ -25,6 +26,7 @@ type fakeLink struct {
 	delay    map[uint8]time.Duration
 	down     bool
 	attempts []time.Time
+	writes   []time.Time
 }
 
 func (f *fakeLink) setUnit(id uint8)     { f.unit = id }
@@ -146,5 +148,46 @@ func TestReconnectBackoff(t *testing.T) {
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 			t.Error(err)
 		}
+	})
+}
+
+func (f *fakeLink) WriteSingleRegister(ctx context.Context, addr, v uint16) ([]byte, error) {
+	f.mu.Lock()
+	f.writes = append(f.writes, time.Now())
+	f.mu.Unlock()
+	return []byte{0, 0, 0, 0}, nil
+}
+
+// A write goes ahead of the polls still queued in a cycle: with 20 slow
+// requests (100 ms each) in the cycle, it is sent after at most the one in
+// flight, not after the whole cycle.
+func TestWriteGoesAheadOfPolls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var tb table
+		for i := 0; i < 20; i++ {
+			tb.add(t, model.Point{ID: uint32(i + 1), Kind: model.Telemetry}, "slave_id", "1", "function_code", "3", "register_address", fmt.Sprint(i*100))
+		}
+		tb.add(t, model.Point{ID: 1, Kind: model.Adjustment, Scale: 1}, "slave_id", "1", "function_code", "6", "register_address", "5000")
+		fl := &fakeLink{delay: map[uint8]time.Duration{1: 100 * time.Millisecond}}
+		c := fakeCollector(t, fl, Config{Interval: 10 * time.Second, Points: tb.points, Mappings: tb.mappings})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx, newRecSink()) }()
+		time.Sleep(250 * time.Millisecond) // the cycle is in its third request
+		t0 := time.Now()
+		if err := c.Write(ctx, model.Command{Point: "pcs.A.1", Value: 5}); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d > 100*time.Millisecond {
+			t.Errorf("write waited %v behind polls", d)
+		}
+		fl.mu.Lock()
+		polled := len(fl.attempts)
+		fl.mu.Unlock()
+		if polled > 4 {
+			t.Errorf("%d polls ran before the write", polled)
+		}
+		cancel()
+		<-done
 	})
 }
