@@ -292,7 +292,7 @@ func TestBusyRetryAndDeadUnit(t *testing.T) {
 	cfg := baseConfig(srv.addr, &tb)
 	cfg.BusyBackoff = time.Millisecond
 	cfg.Interval = time.Hour // one cycle only
-	c, err := New(cfg)
+	c, err := New(cfg, WithRegisterer(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +313,13 @@ func TestBusyRetryAndDeadUnit(t *testing.T) {
 	defer dev.mu.Unlock()
 	if dev.busy != 0 {
 		t.Errorf("busy replies left: %d", dev.busy)
+	}
+	// errors by exception code: two busy replies, one gateway-target failure
+	if n := metricValue(t, c.met.errors.WithLabelValues("exception", "6")); n != 2 {
+		t.Errorf("busy exceptions counted: %v", n)
+	}
+	if n := metricValue(t, c.met.errors.WithLabelValues("exception", "11")); n != 1 {
+		t.Errorf("exception 11 counted: %v", n)
 	}
 }
 
