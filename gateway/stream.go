@@ -221,6 +221,12 @@ func (s *Server) streamWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// net/http documents that a hijacked connection may keep the deadlines
+	// the server set for the request; clear them (writes are bounded by the
+	// per-message context below).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originHosts()})
 	if err != nil {
 		return // Accept has written the error response

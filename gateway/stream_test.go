@@ -185,3 +185,64 @@ func TestStreamEndsOnShutdown(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// TestStreamsOutliveServerTimeouts runs both streams on a server whose
+// read and write timeouts are short, for longer than those timeouts.
+func TestStreamsOutliveServerTimeouts(t *testing.T) {
+	s := newSite()
+	gw := newTestServer(t, s, WithTimeouts(Timeouts{Read: 100 * time.Millisecond, Write: 100 * time.Millisecond, ReadHeader: 100 * time.Millisecond}),
+		WithStream(StreamConfig{Heartbeat: 20 * time.Millisecond, Buffer: 64}))
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	base := "http://" + ln.Addr().String()
+
+	req, _ := http.NewRequest("GET", base+"/api/v1/stream?include=events", nil)
+	req.Header.Set("X-API-Key", viewerKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	h := http.Header{}
+	h.Set("X-API-Key", viewerKey)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	c, _, err := websocket.Dial(wctx, "ws://"+ln.Addr().String()+"/api/v1/stream/ws?include=events", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	waitFor(t, "two subscriptions", func() bool { return s.events.count() == 2 })
+
+	sse := bufio.NewScanner(resp.Body)
+	start := time.Now()
+	for i := 0; time.Since(start) < 400*time.Millisecond; i++ {
+		id := fmt.Sprint(i)
+		s.events.publish(model.Event{ID: id, Kind: model.EventRuleFired})
+		for {
+			_, b, err := c.Read(wctx)
+			if err != nil {
+				t.Fatalf("websocket after %v: %v", time.Since(start), err)
+			}
+			if strings.Contains(string(b), `"id":"`+id+`"`) {
+				break
+			}
+		}
+		for {
+			if !sse.Scan() {
+				t.Fatalf("SSE ended after %v: %v", time.Since(start), sse.Err())
+			}
+			if strings.Contains(sse.Text(), `"id":"`+id+`"`) {
+				break
+			}
+		}
+	}
+}
