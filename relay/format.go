@@ -37,7 +37,7 @@ func (JSON) AppendSample(dst []byte, s model.Sample) ([]byte, error) {
 	dst = append(dst, `,"value":`...)
 	dst = appendJSONFloat(dst, s.Value)
 	dst = append(dst, `,"time":"`...)
-	dst = s.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = appendTime(dst, s.Time)
 	dst = append(dst, `","quality":"`...)
 	dst = append(dst, s.Quality.String()...)
 	dst = append(dst, `"}`...)
@@ -49,7 +49,7 @@ func (JSON) AppendEvent(dst []byte, e model.Event) ([]byte, error) {
 	dst = append(dst, `{"id":`...)
 	dst = appendJSONString(dst, e.ID)
 	dst = append(dst, `,"time":"`...)
-	dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = appendTime(dst, e.Time)
 	dst = append(dst, `","kind":`...)
 	dst = appendJSONString(dst, string(e.Kind))
 	dst = append(dst, `,"source":`...)
@@ -384,4 +384,36 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendTime appends t in UTC as time.RFC3339Nano does, faster for the
+// years 0-9999 (others fall back to Time.AppendFormat).
+func appendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, time.RFC3339Nano)
+	}
+	hour, minute, sec := t.Clock()
+	dst = append(dst,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [9]byte
+		for i := 8; i >= 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 9
+		for n > 0 && frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, '.')
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z')
 }

@@ -102,6 +102,8 @@ func TestTemplateFormatter(t *testing.T) {
 
 func FuzzJSONFormatter(f *testing.F) {
 	f.Add("pcs1.p", 1.5, int64(0), uint8(0), "msg", "k", "v")
+	f.Add("p", 0.0, int64(1767323045123456000), uint8(0), "", "", "")
+	f.Add("p", 0.0, int64(math.MinInt64), uint8(0), "", "", "")
 	f.Add("\xff\u2028\"\\", math.NaN(), int64(-1), uint8(0x81), "\x00\n", "", "\t")
 	f.Fuzz(func(t *testing.T, point string, v float64, ns int64, q uint8, msg, k, av string) {
 		tm := time.Unix(0, ns).UTC()
@@ -118,6 +120,9 @@ func FuzzJSONFormatter(f *testing.F) {
 		}
 		if !math.IsNaN(v) && !math.IsInf(v, 0) && m["value"] != v {
 			t.Fatalf("value %v came back as %v", v, m["value"])
+		}
+		if want := tm.Format(time.RFC3339Nano); m["time"] != want {
+			t.Fatalf("time %s written as %v", want, m["time"])
 		}
 		b, _ = relay.JSON{}.AppendEvent(nil, model.Event{ID: point, Message: msg, Attrs: map[string]string{k: av}, Time: tm})
 		if !json.Valid(b) {
