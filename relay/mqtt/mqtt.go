@@ -212,16 +212,9 @@ func (a *Adapter) Send(ctx context.Context, msgs []relay.Message) error {
 	toks := a.toks[:0]
 	for i := range msgs {
 		m := &msgs[i]
-		var topic string
-		if m.Topic != "" {
-			topic = m.Topic
-		} else {
-			t := a.topic
-			if m.Kind == relay.KindEvent {
-				t = a.evTopic
-			}
-			a.buf = t.render(a.buf[:0], a.cfg.site, m)
-			topic = string(a.buf)
+		topic := m.Topic
+		if topic == "" {
+			topic = a.topicOf(m)
 		}
 		toks = append(toks, c.Publish(topic, a.cfg.qos, a.cfg.retained, m.Payload))
 	}
@@ -237,6 +230,25 @@ func (a *Adapter) Send(ctx context.Context, msgs []relay.Message) error {
 		}
 	}
 	return nil
+}
+
+// topicOf renders m's topic, caching sample topics per point (a site has
+// a bounded set of points; the cache is reset if it grows past 1<<16).
+func (a *Adapter) topicOf(m *relay.Message) string {
+	if m.Kind == relay.KindEvent {
+		a.buf = a.evTopic.render(a.buf[:0], a.cfg.site, m)
+		return string(a.buf)
+	}
+	if t, ok := a.topics[m.Point]; ok {
+		return t
+	}
+	a.buf = a.topic.render(a.buf[:0], a.cfg.site, m)
+	t := string(a.buf)
+	if a.topics == nil || len(a.topics) >= 1<<16 {
+		a.topics = make(map[string]string)
+	}
+	a.topics[m.Point] = t
+	return t
 }
 
 func (a *Adapter) heartbeatLoop() {
