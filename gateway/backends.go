@@ -45,3 +45,14 @@ type HealthFunc func(ctx context.Context) error
 
 // Health implements HealthChecker.
 func (f HealthFunc) Health(ctx context.Context) error { return f(ctx) }
+
+// SnapshotSamples adapts a *model.Snapshot to SampleSubscriber, for
+// vendors who run the gateway over their own snapshot.
+func SnapshotSamples(s *model.Snapshot) SampleSubscriber { return snapshotSamples{s} }
+
+type snapshotSamples struct{ s *model.Snapshot }
+
+func (a snapshotSamples) SubscribeSamples(pattern string, buffer int) (<-chan model.Sample, func()) {
+	sub := a.s.Subscribe(pattern, buffer)
+	return sub.C(), sub.Close
+}

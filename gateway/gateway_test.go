@@ -674,6 +674,17 @@ func TestNewValidatesOptions(t *testing.T) {
 	if _, err := New(WithAnonymous(RoleViewer)); err != nil {
 		t.Fatal(err)
 	}
+	// A later backend option replaces an earlier one.
+	a, b := &flaky{}, &flaky{}
+	gw, err := New(WithAnonymous(RoleOperator), WithExecutor(a), WithExecutor(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call(t, gw, "POST", "/api/v1/commands", "", `{"point":"p.x","value":1}`)
+	call(t, gw, "POST", "/api/v1/commands", "", `{"point":"p.x","value":1}`)
+	if a.calls.Load() != 0 || b.calls.Load() != 2 {
+		t.Fatalf("calls a=%d b=%d", a.calls.Load(), b.calls.Load())
+	}
 }
 
 func TestNotConfiguredBackends(t *testing.T) {

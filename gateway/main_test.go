@@ -69,10 +69,9 @@ func (s *site) Execute(ctx context.Context, cmd model.Command) error {
 	return nil
 }
 
-// SubscribeSamples adapts model.Snapshot subscriptions.
+// SubscribeSamples uses the real model.Snapshot subscriptions.
 func (s *site) SubscribeSamples(pattern string, buffer int) (<-chan model.Sample, func()) {
-	sub := s.snap.Subscribe(pattern, buffer)
-	return sub.C(), sub.Close
+	return SnapshotSamples(s.snap).SubscribeSamples(pattern, buffer)
 }
 
 func (s *site) SubscribeEvents(buffer int) (<-chan model.Event, func()) {

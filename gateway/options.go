@@ -148,14 +148,17 @@ func WithStream(sc StreamConfig) Option {
 	}
 }
 
+// addBackends sets (replaces) the instances of a backend, so a later
+// option overrides an earlier one instead of adding replicas to it.
 func addBackends[T comparable](dst *[]T, what string, first T, more []T) error {
 	var zero T
-	for _, b := range append([]T{first}, more...) {
+	list := append([]T{first}, more...)
+	for _, b := range list {
 		if b == zero {
 			return fmt.Errorf("%w: nil %s backend", ErrInvalidOption, what)
 		}
-		*dst = append(*dst, b)
 	}
+	*dst = list
 	return nil
 }
 
