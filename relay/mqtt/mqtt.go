@@ -39,6 +39,7 @@ type Adapter struct {
 	exec     atomic.Pointer[execBox]
 	toks     []paho.Token
 	buf      []byte
+	topics   map[string]string // point -> sample topic (used by Send only)
 	stats    cmdCounters
 	handler  context.Context
 	execSet  chan struct{} // closed when an executor was first set
