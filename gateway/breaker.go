@@ -27,6 +27,10 @@ type BreakerConfig struct {
 	// Interval clears the failure counts periodically while closed; 0
 	// keeps counting consecutive failures forever.
 	Interval time.Duration
+	// CallTimeout bounds each call of a context-taking backend (command
+	// execution, history queries); a call past it fails with 504 and counts
+	// as a failure. 0 means no bound beyond the request's own context.
+	CallTimeout time.Duration
 }
 
 func (c BreakerConfig) withDefaults() BreakerConfig {
@@ -43,8 +47,8 @@ func (c BreakerConfig) withDefaults() BreakerConfig {
 }
 
 func (c BreakerConfig) validate() error {
-	if c.Open < 0 || c.Interval < 0 {
-		return fmt.Errorf("%w: breaker durations must not be negative (open %v, interval %v)", ErrInvalidOption, c.Open, c.Interval)
+	if c.Open < 0 || c.Interval < 0 || c.CallTimeout < 0 {
+		return fmt.Errorf("%w: breaker durations must not be negative (open %v, interval %v, call timeout %v)", ErrInvalidOption, c.Open, c.Interval, c.CallTimeout)
 	}
 	return nil
 }
@@ -124,4 +128,12 @@ func (p *pool[T]) states() []string {
 		out[i] = p.members[i].cb.State().String()
 	}
 	return out
+}
+
+// callCtx derives the context of one backend call.
+func (s *Server) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d := s.cfg.breaker.CallTimeout; d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return ctx, func() {}
 }

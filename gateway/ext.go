@@ -793,7 +793,9 @@ func (s *Server) queryHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var series []history.Series
-	if err := s.ext.history.do(func(h History) (err error) { series, err = h.Query(r.Context(), hq); return }); err != nil {
+	ctx, cancel := s.callCtx(r.Context())
+	defer cancel()
+	if err := s.ext.history.do(func(h History) (err error) { series, err = h.Query(ctx, hq); return }); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/voltage-ems/ems/alarm"
@@ -295,7 +296,30 @@ func TestHistory(t *testing.T) {
 	}
 }
 
-// slowHistory fails like a remote store whose link is down.
+// slowHistory blocks until its context ends, like a remote store that
+// stopped answering.
+type slowHistory struct{}
+
+func (slowHistory) Query(ctx context.Context, q history.Query) ([]history.Series, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestHistoryCallTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gw := newTestServer(t, newSite(), WithHistory(slowHistory{}), WithBreaker(BreakerConfig{Failures: 2, CallTimeout: 3 * time.Second, Open: time.Minute}))
+		for range 2 {
+			expect(t, call(t, gw, "GET", "/api/v1/history?points=x", viewerKey, nil), 504, "timeout")
+		}
+		start := time.Now()
+		expect(t, call(t, gw, "GET", "/api/v1/history?points=x", viewerKey, nil), 503, "unavailable")
+		if time.Since(start) != 0 {
+			t.Fatal("open breaker did not fail fast")
+		}
+	})
+}
+
+// downHistory fails like a remote store whose link is down.
 type downHistory struct{ calls int }
 
 func (d *downHistory) Query(ctx context.Context, q history.Query) ([]history.Series, error) {

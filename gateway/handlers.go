@@ -254,7 +254,9 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request) {
 	}
 	p := principalOf(r.Context())
 	cmd := model.Command{ID: req.ID, Point: req.Point, Value: *req.Value, Source: "api:" + p.name, Time: time.Now().UTC()}
-	if err := s.executor.do(func(e Executor) error { return e.Execute(r.Context(), cmd) }); err != nil {
+	ctx, cancel := s.callCtx(r.Context())
+	defer cancel()
+	if err := s.executor.do(func(e Executor) error { return e.Execute(ctx, cmd) }); err != nil {
 		writeError(w, err)
 		return
 	}
