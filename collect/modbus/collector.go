@@ -221,7 +221,7 @@ func (c *Collector) Close() error {
 
 func (c *Collector) newWorker(sink collect.Sink) *worker {
 	w := &worker{c: c, l: c.link, sink: sink, bo: backoff{min: c.cfg.BackoffMin, max: c.cfg.BackoffMax},
-		states: make(map[*boundPoint]*pointState, len(c.read)), up: true, failed: map[uint8]int{}}
+		states: make(map[*boundPoint]*pointState, len(c.read)), up: true, units: map[uint8]*unitState{}}
 	for _, b := range c.read {
 		w.states[b] = &pointState{}
 	}
@@ -240,14 +240,31 @@ type worker struct {
 	batch   []model.Sample
 	due     []*group
 	timer   *time.Timer
-	failed  map[uint8]int // consecutive timeouts per unit in this cycle
+	units   map[uint8]*unitState
 }
 
-// deadAfter is how many consecutive timeouts in one cycle make the worker
-// skip a unit's remaining requests until the next cycle: one slow register
-// does not silence its unit, a unit that stopped answering costs at most
-// two timeouts per cycle.
+// unitState tracks units that stopped answering.
+type unitState struct {
+	timeouts int       // consecutive timeouts
+	skipTo   time.Time // the unit's requests are skipped until then
+	bo       backoff
+}
+
+// deadAfter is how many consecutive timeouts make a unit "not answering":
+// its requests are then skipped (points stay bad) for a backoff that grows
+// like the link's (1 s to 60 s), so one dead unit costs the others at most
+// two timeouts now and then. One slow register does not silence its unit:
+// any successful request resets the count.
 const deadAfter = 2
+
+func (w *worker) unit(id uint8) *unitState {
+	u := w.units[id]
+	if u == nil {
+		u = &unitState{bo: backoff{min: w.c.cfg.BackoffMin, max: w.c.cfg.BackoffMax}}
+		w.units[id] = u
+	}
+	return u
+}
 
 func (w *worker) loop(ctx context.Context) {
 	sched := scheduler{groups: w.c.groups}
@@ -322,7 +339,6 @@ func (w *worker) runJobs(ctx context.Context) {
 
 // cycle polls the due groups, filling w.batch.
 func (w *worker) cycle(ctx context.Context, due []*group) {
-	clear(w.failed)
 	for _, g := range due {
 		w.c.mu.Lock()
 		reqs := g.reqs
@@ -335,7 +351,7 @@ func (w *worker) cycle(ctx context.Context, due []*group) {
 			if !w.up && time.Now().Before(w.retryAt) {
 				return
 			}
-			if w.failed[r.Unit] >= deadAfter {
+			if u := w.unit(r.Unit); u.timeouts >= deadAfter && time.Now().Before(u.skipTo) {
 				w.markBad(r.Points, model.Bad(model.ReasonCommFailure), time.Now())
 				continue
 			}
@@ -350,7 +366,13 @@ func (w *worker) poll(ctx context.Context, g *group, r *Request) {
 	now := time.Now()
 	if err == nil {
 		w.linkOK()
-		w.failed[r.Unit] = 0
+		if u := w.unit(r.Unit); u.timeouts > 0 {
+			if u.timeouts >= deadAfter {
+				w.c.log.Info("modbus: unit answers again", "channel", w.c.cfg.Channel, "unit", r.Unit)
+			}
+			u.timeouts = 0
+			u.bo.reset()
+		}
 		w.decode(r, data, now)
 		return
 	}
@@ -368,7 +390,12 @@ func (w *worker) poll(ctx context.Context, g *group, r *Request) {
 		w.markBad(r.Points, model.Bad(model.ReasonCommFailure), now)
 	case classTimeout:
 		w.c.log.Warn("modbus: request timed out", "channel", w.c.cfg.Channel, "unit", r.Unit, "err", err)
-		w.failed[r.Unit]++
+		u := w.unit(r.Unit)
+		if u.timeouts++; u.timeouts >= deadAfter {
+			d := u.bo.next()
+			u.skipTo = now.Add(d)
+			w.c.log.Warn("modbus: unit not answering, skipping it", "channel", w.c.cfg.Channel, "unit", r.Unit, "retry_in", d)
+		}
 		w.markBad(r.Points, model.Bad(model.ReasonCommFailure), now)
 		if w.l.closeOnTimeout() {
 			_ = w.l.Close()

@@ -27,6 +27,8 @@ type fakeLink struct {
 	down     bool
 	attempts []time.Time
 	writes   []time.Time
+	dead     map[uint8]bool // units that never answer: reads time out after 1 s
+	perUnit  map[uint8]int
 }
 
 func (f *fakeLink) setUnit(id uint8)     { f.unit = id }
@@ -36,10 +38,18 @@ func (f *fakeLink) closeOnTimeout() bool { return false }
 func (f *fakeLink) ReadHoldingRegisters(ctx context.Context, addr, qty uint16) ([]byte, error) {
 	f.mu.Lock()
 	f.attempts = append(f.attempts, time.Now())
-	down, d := f.down, f.delay[f.unit]
+	if f.perUnit == nil {
+		f.perUnit = map[uint8]int{}
+	}
+	f.perUnit[f.unit]++
+	down, d, dead := f.down, f.delay[f.unit], f.dead[f.unit]
 	f.mu.Unlock()
 	if down {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	if dead {
+		time.Sleep(time.Second)
+		return nil, fmt.Errorf("modbus: read response: %w", readTimeout{})
 	}
 	time.Sleep(d)
 	return make([]byte, 2*qty), nil
@@ -189,5 +199,54 @@ func TestWriteGoesAheadOfPolls(t *testing.T) {
 		}
 		cancel()
 		<-done
+	})
+}
+
+// readTimeout is a timed-out read as grid-x reports it.
+type readTimeout struct{}
+
+func (readTimeout) Error() string   { return "i/o timeout" }
+func (readTimeout) Timeout() bool   { return true }
+func (readTimeout) Temporary() bool { return true }
+
+// A unit that stopped answering is skipped with a growing backoff, so the
+// other unit on the link keeps being read at its interval and stays fresh.
+func TestDeadUnitBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var tb table
+		tb.add(t, model.Point{ID: 1, Kind: model.Telemetry}, "slave_id", "1", "function_code", "3", "register_address", "0")
+		tb.add(t, model.Point{ID: 2, Kind: model.Telemetry}, "slave_id", "2", "function_code", "3", "register_address", "0")
+		tb.add(t, model.Point{ID: 3, Kind: model.Telemetry}, "slave_id", "2", "function_code", "3", "register_address", "500")
+		fl := &fakeLink{dead: map[uint8]bool{2: true}}
+		c := fakeCollector(t, fl, Config{Interval: 200 * time.Millisecond, Timeout: time.Second, StaleAfter: 3, Points: tb.points, Mappings: tb.mappings})
+		sink := newRecSink()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx, sink) }()
+		time.Sleep(2 * time.Minute)
+		cancel()
+		<-done
+		fl.mu.Lock()
+		dead := fl.perUnit[2]
+		fl.mu.Unlock()
+		// 1+2+4+8+16+32+60 s of backoff plus the timeouts: a handful of
+		// attempts in 2 minutes, not one per cycle.
+		if dead < 5 || dead > 20 {
+			t.Errorf("dead unit polled %d times in 2 minutes", dead)
+		}
+		good, notGood := 0, 0
+		for _, s := range sink.all {
+			switch {
+			case s.Point == "pcs.T.1" && s.Quality.IsGood():
+				good++
+			case s.Point == "pcs.T.1":
+				notGood++
+			case s.Quality.IsGood():
+				t.Errorf("dead unit point good: %v", s)
+			}
+		}
+		if good < 400 || notGood > 2*dead {
+			t.Errorf("live unit: %d good, %d not good samples; dead unit polled %d times", good, notGood, dead)
+		}
 	})
 }
