@@ -341,3 +341,35 @@ func TestHistoryBreakerFailsFast(t *testing.T) {
 		t.Fatalf("codes %v, calls to the down replica %d", codes, down.calls)
 	}
 }
+
+// readOnly hides every optional capability of the real engines.
+type readOnlyAlarms struct{ Alarms }
+type readOnlyRules struct{ r *rule.Runner }
+
+func (r readOnlyRules) Rules() []rule.Spec                { return r.r.Rules() }
+func (r readOnlyRules) Rule(id string) (rule.Spec, error) { return r.r.Rule(id) }
+
+func TestMissingCapabilitiesAre501(t *testing.T) {
+	fs := newFullSite(t)
+	gw := newTestServer(t, fs.site, WithAlarms(readOnlyAlarms{fs.alarms}), WithRules(readOnlyRules{fs.rules}))
+	expect(t, call(t, gw, "GET", "/api/v1/alarms", viewerKey, nil), 200, "")
+	expect(t, call(t, gw, "GET", "/api/v1/rules", viewerKey, nil), 200, "")
+	for _, c := range []struct{ method, target, body string }{
+		{"POST", "/api/v1/alarms/pcs1.power.h/ack", ""},
+		{"GET", "/api/v1/alarm-definitions", ""},
+		{"POST", "/api/v1/rules", `{"id":"x","condition":"true"}`},
+		{"POST", "/api/v1/rules/peak_shave/enable", ""},
+		{"POST", "/api/v1/rules/peak_shave/dry-run", `{"values":{}}`},
+		{"GET", "/api/v1/rule-stats", ""},
+		{"GET", "/api/v1/history?points=x", ""},
+	} {
+		var body any
+		if c.body != "" {
+			body = c.body
+		}
+		w := call(t, gw, c.method, c.target, adminKey, body)
+		if w.Code != 501 || errBody(t, w).Code != "not_configured" {
+			t.Errorf("%s %s: %d %s", c.method, c.target, w.Code, w.Body)
+		}
+	}
+}
