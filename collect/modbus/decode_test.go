@@ -225,3 +225,36 @@ func BenchmarkDecode(b *testing.B) {
 		b.Fatal("no values")
 	}
 }
+
+// FuzzDecodeReply: a reply of any length decoded for points at any offset,
+// type, order and bit never panics; a reply too short for a point is an
+// error, not a value.
+func FuzzDecodeReply(f *testing.F) {
+	f.Add([]byte{0x47, 0xF1, 0x20, 0x00}, uint8(3), uint16(0), uint8(7), uint8(3), int8(-1), uint8(0))
+	f.Add([]byte{0xFF}, uint8(1), uint16(9), uint8(0), uint8(0), int8(-1), uint8(0))
+	f.Add([]byte("ab"), uint8(4), uint16(0), uint8(0), uint8(0), int8(3), uint8(5))
+	f.Fuzz(func(t *testing.T, data []byte, fc uint8, off uint16, ti, oi uint8, bit int8, strLen uint8) {
+		fc = fc%4 + 1
+		m := Mapping{Function: fc, Bit: -1, DataType: numericTypes[int(ti)%len(numericTypes)], ByteOrder: allOrders[int(oi)%len(allOrders)]}
+		if isBitFunction(fc) {
+			m.DataType = model.Bool
+		} else if bit >= 0 {
+			m.DataType, m.Bit = model.Bool, int(bit)%16
+		} else if strLen > 0 && ti%5 == 0 {
+			m.DataType, m.Length, m.ByteOrder = model.String, int(strLen), OrderAB
+		}
+		b := &boundPoint{id: "x.T.1", m: m}
+		r := Request{Function: fc, Address: 0, Quantity: off + uint16(m.Registers())}
+		p := PointRead{ID: b.id, Offset: int(off), b: b}
+		v, err := decodePoint(&r, &p, data)
+		var need int
+		if isBitFunction(fc) {
+			need = int(off)/8 + 1
+		} else {
+			need = 2 * (int(off) + m.Registers())
+		}
+		if len(data) < need && err == nil {
+			t.Fatalf("%d bytes, need %d: decoded %v", len(data), need, v)
+		}
+	})
+}
