@@ -76,6 +76,9 @@ func New(broker string, opts ...Option) (*Adapter, error) {
 			errs = append(errs, err)
 		}
 	}
+	if cfg.birth != nil && cfg.will == nil {
+		errs = append(errs, errors.New("mqtt: WithBirth needs WithWill (the birth message goes to the will topic)"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -172,6 +175,9 @@ func (a *Adapter) Connect(ctx context.Context) error {
 
 func (a *Adapter) onConnect(c paho.Client) {
 	a.log.Info("mqtt: connected", "broker", a.broker)
+	if w := a.cfg.will; w != nil && a.cfg.birth != nil {
+		c.Publish(w.topic, w.qos, w.retained, a.cfg.birth)
+	}
 	if a.cfg.commands {
 		a.subscribe(c)
 	}

@@ -232,16 +232,18 @@ func TestLastWill(t *testing.T) {
 	b := startBroker(t)
 	r := subscribe(t, b, "ems/site/status")
 	px := newProxy(t, b.Addr())
-	a := newAdapter(t, "tcp://"+px.addr(), mqtt.WithClientID("will1"), mqtt.WithWill("ems/site/status", []byte("offline"), 1, false))
+	a := newAdapter(t, "tcp://"+px.addr(), mqtt.WithClientID("will1"), mqtt.WithWill("ems/site/status", []byte("offline"), 1, false),
+		mqtt.WithBirth([]byte("online")))
 	connect(t, a)
+	waitUntil(t, "the birth message", func() bool { return len(r.payloads()) == 1 })
 	// The network fails for good: the broker sees the TCP connection end
 	// without DISCONNECT, and the client cannot come back (a quick
 	// reconnection with the same client id would take the session over).
 	px.l.Close()
 	px.cut()
-	waitUntil(t, "the will", func() bool { return len(r.payloads()) > 0 })
-	if got := string(r.payloads()[0]); got != "offline" {
-		t.Fatalf("will payload %q", got)
+	waitUntil(t, "the will", func() bool { return len(r.payloads()) == 2 })
+	if got := fmt.Sprintf("%s", r.payloads()); got != "[online offline]" {
+		t.Fatalf("status messages %s, want birth then will", got)
 	}
 	// A clean Close publishes no will.
 	r2 := subscribe(t, b, "ems/site/status2")
@@ -382,7 +384,7 @@ func TestNewValidates(t *testing.T) {
 		mqtt.WithClientID(""), mqtt.WithTLS(nil), mqtt.WithWill("a/#", nil, 0, false), mqtt.WithWill("a", nil, 3, false),
 		mqtt.WithSite("a+b"), mqtt.WithEventTopic("{x}"), mqtt.WithHeartbeat("hb", 0), mqtt.WithKeepAlive(0),
 		mqtt.WithReconnect(0), mqtt.WithCommands(), mqtt.WithCommands("[x"), mqtt.WithCommandTopics("ems/cmd", "ems/cmd/reply"),
-		mqtt.WithMaxCommandBytes(1),
+		mqtt.WithMaxCommandBytes(1), mqtt.WithBirth([]byte("x")), mqtt.WithConnectTimeout(0),
 	}
 	for i, o := range bad {
 		if _, err := mqtt.New("tcp://127.0.0.1:1883", o); err == nil {

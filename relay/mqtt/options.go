@@ -20,6 +20,7 @@ type config struct {
 	qos            byte
 	retained       bool
 	will           *will
+	birth          []byte
 	site           string
 	topic          string
 	eventTopic     string
@@ -117,6 +118,17 @@ func WithWill(topic string, payload []byte, qos byte, retained bool) Option {
 			return fmt.Errorf("mqtt: WithWill: qos %d, want 0, 1 or 2", qos)
 		}
 		c.will = &will{topic: topic, payload: append([]byte(nil), payload...), qos: qos, retained: retained}
+		return nil
+	}
+}
+
+// WithBirth publishes payload to the will topic (with the will's QoS and
+// retain flag) on every connection, so a retained will ("offline") is
+// replaced by the birth message ("online") when the relay is back. It
+// needs WithWill (New checks).
+func WithBirth(payload []byte) Option {
+	return func(c *config) error {
+		c.birth = append([]byte{}, payload...)
 		return nil
 	}
 }
