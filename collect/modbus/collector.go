@@ -37,6 +37,7 @@ type Collector struct {
 	mu       sync.Mutex // guards groups' request lists and excluded (read by Plan)
 	groups   []*group
 	excluded []Excluded
+	offReads []offRead // what the worker needs to probe the excluded points again
 
 	// stMu guards state and the link while Run is not running: a Write
 	// before Run talks to the device directly under it.
@@ -169,6 +170,12 @@ func (c *Collector) Plan() Plan {
 	return p
 }
 
+// offRead is an excluded point with the group it came from.
+type offRead struct {
+	g *group
+	r Request // single-point request
+}
+
 // pointState is the worker's memory of one readable point.
 type pointState struct {
 	last  time.Time // last good read
@@ -241,6 +248,8 @@ type worker struct {
 	due     []*group
 	timer   *time.Timer
 	units   map[uint8]*unitState
+	// reprobeAt is when excluded points are tried again (zero: none).
+	reprobeAt time.Time
 }
 
 // unitState tracks units that stopped answering.
@@ -287,6 +296,7 @@ func (w *worker) loop(ctx context.Context) {
 		}
 		w.batch = w.batch[:0]
 		w.cycle(ctx, w.due)
+		w.reprobe(ctx, time.Now())
 		if w.up {
 			w.checkStale(time.Now())
 		}
@@ -617,6 +627,10 @@ func (w *worker) split(ctx context.Context, g *group, r *Request, now time.Time)
 	for _, p := range bad {
 		w.c.excluded = append(w.c.excluded, Excluded{Point: p.ID, Unit: r.Unit, Function: r.Function, Address: p.b.m.Address,
 			Reason: "device answered illegal data address (exception 2)"})
+		w.c.offReads = append(w.c.offReads, offRead{g: g, r: subRequest(r, []PointRead{p}, "read alone after a reprobe")})
+	}
+	if w.reprobeAt.IsZero() {
+		w.reprobeAt = now.Add(w.c.cfg.ReprobeInterval)
 	}
 	w.c.mu.Unlock()
 	for _, p := range bad {
@@ -624,6 +638,47 @@ func (w *worker) split(ctx context.Context, g *group, r *Request, now time.Time)
 		st.off = true
 		w.setBad(p.b, st, model.Bad(model.ReasonConfig), now)
 		w.c.log.Warn("modbus: point excluded: device refused its address", "channel", w.c.cfg.Channel, "point", p.ID, "unit", r.Unit, "address", p.b.m.Address)
+	}
+}
+
+// reprobe reads each excluded point alone once ReprobeInterval has passed
+// since the exclusions; a point the device now answers for goes back into
+// its group as a request of its own.
+func (w *worker) reprobe(ctx context.Context, now time.Time) {
+	if w.reprobeAt.IsZero() || now.Before(w.reprobeAt) || !w.up || w.c.cfg.ReprobeInterval < 0 {
+		return
+	}
+	w.c.mu.Lock()
+	offs := append([]offRead(nil), w.c.offReads...)
+	w.c.mu.Unlock()
+	var back []int
+	for i := range offs {
+		o := &offs[i]
+		data, err := w.readReq(ctx, &o.r)
+		if err != nil {
+			continue
+		}
+		back = append(back, i)
+		st := w.states[o.r.Points[0].b]
+		st.off = false
+		w.decode(&o.r, data, time.Now())
+		w.c.log.Info("modbus: excluded point answers again", "channel", w.c.cfg.Channel, "point", o.r.Points[0].ID)
+	}
+	w.c.mu.Lock()
+	for j := len(back) - 1; j >= 0; j-- {
+		i := back[j]
+		r := offs[i].r
+		g := offs[i].g
+		g.reqs = append(g.reqs, &r)
+		sort.SliceStable(g.reqs, func(a, b int) bool { return g.reqs[a].Address < g.reqs[b].Address })
+		w.c.offReads = append(w.c.offReads[:i], w.c.offReads[i+1:]...)
+		w.c.excluded = append(w.c.excluded[:i], w.c.excluded[i+1:]...)
+	}
+	remaining := len(w.c.offReads)
+	w.c.mu.Unlock()
+	w.reprobeAt = time.Time{}
+	if remaining > 0 {
+		w.reprobeAt = now.Add(w.c.cfg.ReprobeInterval)
 	}
 }
 

@@ -142,7 +142,9 @@ func TestIllegalAddressSplit(t *testing.T) {
 		tb.add(t, model.Point{ID: i + 1, Kind: model.Telemetry}, "slave_id", "1", "function_code", "3", "register_address", fmt.Sprint(i*2))
 	}
 	dev.illegal[1] = map[uint16]bool{5: true, 10: true} // 5 is in a gap; 10 is point 6
-	c, err := New(baseConfig(srv.addr, &tb))
+	cfg := baseConfig(srv.addr, &tb)
+	cfg.ReprobeInterval = 300 * time.Millisecond
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +199,17 @@ func TestIllegalAddressSplit(t *testing.T) {
 	})
 	if s, _ := sink.get("pcs.T.7"); !s.Quality.IsGood() {
 		t.Errorf("after split: %v", s)
+	}
+	// The device accepts address 10 again: the reprobe brings point 6 back.
+	dev.mu.Lock()
+	delete(dev.illegal[1], 10)
+	dev.mu.Unlock()
+	sink.waitFor(t, wait, "point 6 back", func(get func(string) (model.Sample, bool)) bool {
+		s, _ := get("pcs.T.6")
+		return s.Quality.IsGood() && s.Value == 105
+	})
+	if p := c.Plan(); len(p.Excluded) != 0 {
+		t.Errorf("still excluded: %+v", p.Excluded)
 	}
 }
 

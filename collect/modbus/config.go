@@ -36,6 +36,7 @@ const (
 	DefaultMaxBits      = 2000
 	DefaultMaxGap       = 16
 	DefaultMaxBitGap    = 64
+	DefaultReprobe      = 10 * time.Minute
 )
 
 // Config describes one channel: one physical link (a TCP connection, a
@@ -75,6 +76,10 @@ type Config struct {
 	// Defaults 3 and 50ms; negative BusyRetries disables retrying.
 	BusyRetries int           `yaml:"busy_retries"`
 	BusyBackoff time.Duration `yaml:"busy_backoff"`
+	// ReprobeInterval is how often points excluded after "illegal data
+	// address" are read again, alone; one that answers returns to the plan.
+	// Default 10 minutes; negative never.
+	ReprobeInterval time.Duration `yaml:"reprobe_interval"`
 	// AllowUnitZero permits unit id 0 on TCP (some gateways and devices
 	// answer on 0). On RTU, 0 is the broadcast address and never polled.
 	AllowUnitZero bool `yaml:"allow_unit_zero"`
@@ -236,6 +241,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.BusyBackoff == 0 {
 		d.BusyBackoff = DefaultBusyBackoff
+	}
+	if d.ReprobeInterval == 0 {
+		d.ReprobeInterval = DefaultReprobe
 	}
 	if d.Serial.BaudRate == 0 {
 		d.Serial.BaudRate = 9600
