@@ -34,6 +34,7 @@ type ruleSet struct {
 // hotRule is the part of a rule the evaluation loop touches, kept in one dense
 // array so that evaluating thousands of rules does not chase pointers.
 type hotRule struct {
+	code  []instr // slices of one shared array
 	fast  fastBool
 	refs  []int32 // slices of one shared array
 	stats *ruleStats
@@ -182,6 +183,13 @@ func (r *Runner) build(specs []*Spec) (*ruleSet, map[string]*core, *slotTable, e
 		}
 	}
 	refs := make([]int32, 0, nrefs)
+	var ncode int
+	for _, cr := range set.rules {
+		if cr.cond != nil {
+			ncode += len(cr.cond.code)
+		}
+	}
+	code := make([]instr, 0, ncode)
 	set.hot = make([]hotRule, len(set.rules))
 	for i, cr := range set.rules {
 		h := hotRule{stats: cr.stats, state: cr.state, core: cr.core}
@@ -190,6 +198,11 @@ func (r *Runner) build(specs []*Spec) (*ruleSet, map[string]*core, *slotTable, e
 			refs = append(refs, cr.cond.rw.refs...)
 			h.refs = refs[start:len(refs):len(refs)]
 			h.fast = cr.cond.fastB
+			if c := cr.cond.code; c != nil {
+				start := len(code)
+				code = append(code, c...)
+				h.code = code[start:len(code):len(code)]
+			}
 		}
 		set.hot[i] = h
 	}

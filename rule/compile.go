@@ -305,6 +305,7 @@ type program struct {
 	rw    *rewritten
 	wins  []window
 	fastB fastBool // the fast path of a condition, when it has one
+	code  []instr  // the same as bytecode, for the hot loop
 	fastN fastNum  // the fast path of a value, when it has one
 }
 
@@ -355,6 +356,7 @@ func compileExpr(src, key string, kind exprKind, cat *pointCatalogue, slots *slo
 	switch kind {
 	case boolExpr:
 		p.fastB = fc.cond(prog.Node())
+		p.code = fc.code(prog.Node())
 	case numExpr:
 		if isNumType(prog.Node().Type()) {
 			p.fastN = fc.num(prog.Node())
@@ -484,24 +486,24 @@ var helperOptions = func() []expr.Option {
 	opts := []expr.Option{
 		expr.Function("prev", func(params ...any) (any, error) {
 			s, slot, ok := st(params)
-			if !ok || !s.hasPrev[slot] {
+			if !ok || !s.meta[slot].hasPrev {
 				return nan, nil
 			}
-			return s.prev[slot], nil
+			return s.meta[slot].prev, nil
 		}, new(func(map[string]any, string) float64)),
 		expr.Function("since", func(params ...any) (any, error) {
 			s, slot, ok := st(params)
-			if !ok || s.changed[slot].IsZero() {
+			if !ok || s.meta[slot].changed == 0 {
 				return math.Inf(1), nil
 			}
-			return s.now.Sub(s.changed[slot]).Seconds(), nil
+			return s.now.Sub(time.Unix(0, s.meta[slot].changed)).Seconds(), nil
 		}, new(func(map[string]any, string) float64)),
 		expr.Function("age", func(params ...any) (any, error) {
 			s, slot, ok := st(params)
-			if !ok || s.updated[slot].IsZero() {
+			if !ok || s.meta[slot].updated == 0 {
 				return math.Inf(1), nil
 			}
-			return s.now.Sub(s.updated[slot]).Seconds(), nil
+			return s.now.Sub(time.Unix(0, s.meta[slot].updated)).Seconds(), nil
 		}, new(func(map[string]any, string) float64)),
 	}
 	for _, agg := range aggNames {

@@ -107,6 +107,12 @@ func TestFastPathMatchesVM(t *testing.T) {
 			switch {
 			case kind == boolExpr && p.fastB != nil:
 				got = p.fastB(st.val)
+				if p.code == nil {
+					t.Fatalf("%s: no bytecode", src)
+				}
+				if c := run(p.code, st.val); c != got {
+					t.Fatalf("%s: bytecode %v, closures %v", src, c, got)
+				}
 			case kind == numExpr && p.fastN != nil:
 				got = p.fastN(st.val)
 			default:

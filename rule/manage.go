@@ -156,7 +156,7 @@ func (r *Runner) DryRun(id string, values map[string]float64) (DryRunResult, err
 	if cr.cond != nil {
 		var missing []string
 		for _, sl := range cr.cond.rw.refs {
-			if !st.valid[sl] {
+			if !st.valid(sl) {
 				missing = append(missing, set.slots.ids[sl])
 			}
 		}
@@ -182,18 +182,21 @@ func (r *Runner) DryRun(id string, values map[string]float64) (DryRunResult, err
 
 // ruleStats are the counters of one rule, kept across reloads.
 type ruleStats struct {
-	evals, matches, actOK, actFail, errors, overruns, suppressed atomic.Uint64
-	latency, maxLatency, timedN                                  atomic.Int64
-	lastFired                                                    atomic.Int64
+	// Written on every evaluation: plain fields, guarded by Runner.statsMu, which
+	// Process and Tick hold for writing (so evaluation pays no atomic operation)
+	// and Stats for reading.
+	evals                       uint64
+	latency, maxLatency, timedN int64
+	// Written rarely, also by the webhook goroutine.
+	matches, actOK, actFail, errors, overruns, suppressed atomic.Uint64
+	lastFired                                             atomic.Int64
 }
 
 // timed records one measured evaluation.
 func (s *ruleStats) timed(d time.Duration) {
-	s.timedN.Add(1)
-	s.latency.Add(int64(d))
-	if int64(d) > s.maxLatency.Load() {
-		s.maxLatency.Store(int64(d))
-	}
+	s.timedN++
+	s.latency += int64(d)
+	s.maxLatency = max(s.maxLatency, int64(d))
 }
 
 // Stats are the statistics of one rule.
@@ -212,20 +215,22 @@ type Stats struct {
 }
 
 func (s *ruleStats) snapshot(id string) Stats {
-	out := Stats{Rule: id, Evaluations: s.evals.Load(), Matches: s.matches.Load(), Suppressed: s.suppressed.Load(),
+	out := Stats{Rule: id, Evaluations: s.evals, Matches: s.matches.Load(), Suppressed: s.suppressed.Load(),
 		ActionSuccesses: s.actOK.Load(), ActionFailures: s.actFail.Load(), Errors: s.errors.Load(), Overruns: s.overruns.Load(),
-		MaxLatency: time.Duration(s.maxLatency.Load())}
+		MaxLatency: time.Duration(s.maxLatency)}
 	if t := s.lastFired.Load(); t != 0 {
 		out.LastFired = time.Unix(0, t)
 	}
-	if n := s.timedN.Load(); n > 0 {
-		out.MeanLatency = time.Duration(s.latency.Load() / n)
+	if s.timedN > 0 {
+		out.MeanLatency = time.Duration(s.latency / s.timedN)
 	}
 	return out
 }
 
 // Stats returns the statistics of every loaded rule, in definition order.
 func (r *Runner) Stats() []Stats {
+	r.statsMu.RLock()
+	defer r.statsMu.RUnlock()
 	set := r.cur.Load()
 	out := make([]Stats, 0, len(set.specs))
 	for _, s := range set.specs {
@@ -236,6 +241,8 @@ func (r *Runner) Stats() []Stats {
 
 // RuleStats returns the statistics of one rule.
 func (r *Runner) RuleStats(id string) (Stats, error) {
+	r.statsMu.RLock()
+	defer r.statsMu.RUnlock()
 	cr, ok := r.cur.Load().byID[id]
 	if !ok {
 		return Stats{}, fmt.Errorf("%w: %q", ErrUnknownRule, id)
@@ -265,11 +272,13 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.r.statsMu.RLock()
+	defer c.r.statsMu.RUnlock()
 	set := c.r.cur.Load()
 	for _, s := range set.specs {
 		st := set.byID[s.ID].stats
 		id := s.ID
-		ch <- prometheus.MustNewConstMetric(descEvals, prometheus.CounterValue, float64(st.evals.Load()), id)
+		ch <- prometheus.MustNewConstMetric(descEvals, prometheus.CounterValue, float64(st.evals), id)
 		ch <- prometheus.MustNewConstMetric(descMatches, prometheus.CounterValue, float64(st.matches.Load()), id)
 		ch <- prometheus.MustNewConstMetric(descSupp, prometheus.CounterValue, float64(st.suppressed.Load()), id)
 		ch <- prometheus.MustNewConstMetric(descActions, prometheus.CounterValue, float64(st.actOK.Load()), id, "success")
@@ -277,8 +286,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(st.errors.Load()), id)
 		ch <- prometheus.MustNewConstMetric(descOverruns, prometheus.CounterValue, float64(st.overruns.Load()), id)
 		var mean float64
-		if n := st.timedN.Load(); n > 0 {
-			mean = time.Duration(st.latency.Load() / n).Seconds()
+		if st.timedN > 0 {
+			mean = time.Duration(st.latency / st.timedN).Seconds()
 		}
 		ch <- prometheus.MustNewConstMetric(descLatency, prometheus.GaugeValue, mean, id)
 	}

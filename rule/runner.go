@@ -32,11 +32,12 @@ type Runner struct {
 	log *slog.Logger
 	cat *pointCatalogue
 
-	mu    sync.Mutex // serialises management changes
-	gen   uint32     // set generations built, guarded by mu
-	slots *slotTable // committed slot table
-	cores map[string]*core
-	cur   atomic.Pointer[ruleSet]
+	mu      sync.Mutex   // serialises management changes
+	statsMu sync.RWMutex // see ruleStats
+	gen     uint32       // set generations built, guarded by mu
+	slots   *slotTable   // committed slot table
+	cores   map[string]*core
+	cur     atomic.Pointer[ruleSet]
 
 	// owned by the Process/Tick goroutine
 	st     *store
@@ -189,6 +190,7 @@ func (r *Runner) Process(ctx context.Context, batch []model.Sample) ([]Action, e
 		return nil, ErrClosed
 	}
 	now := time.Now()
+	r.statsMu.Lock() // evaluation phase; actions (which may block on devices) run after it
 	set := r.prepare(now)
 	st := r.st
 	list := r.list[:0]
@@ -228,6 +230,7 @@ func (r *Runner) Process(ctx context.Context, batch []model.Sample) ([]Action, e
 	}
 	res := r.res[:len(list)]
 	r.evalAll(set, list, res)
+	r.statsMu.Unlock()
 	var acts []Action
 	if len(outs) == 0 {
 		// no pattern match: list is already in priority order
@@ -335,15 +338,23 @@ func (r *Runner) evalHot(w *worker, h *hotRule) evalResult {
 		}
 	}
 	s := h.stats
-	s.evals.Add(1)
+	s.evals++
 	// A fast-path condition is a fixed, small tree of closures: it cannot run
 	// past a budget, so only one evaluation in latencySample is timed.
 	w.n++
 	if w.n%latencySample != 0 {
+		if h.code != nil {
+			return evalResult{val: run(h.code, v)}
+		}
 		return evalResult{val: h.fast(v)}
 	}
 	w.mark()
-	val := h.fast(v)
+	var val bool
+	if h.code != nil {
+		val = run(h.code, v)
+	} else {
+		val = h.fast(v)
+	}
 	s.timed(w.lap())
 	return evalResult{val: val}
 }
@@ -375,7 +386,7 @@ func (r *Runner) eval(w *worker, c *core) evalResult {
 		val, _ = out.(bool)
 	}
 	d := w.lap()
-	c.stats.evals.Add(1)
+	c.stats.evals++
 	c.stats.timed(d)
 	if err != nil {
 		return evalResult{err: errors.New(p.rw.compileErr(err).Msg)}
@@ -385,6 +396,13 @@ func (r *Runner) eval(w *worker, c *core) evalResult {
 		return evalResult{err: fmt.Errorf("%w: took %v, budget %v", ErrBudget, d, r.cfg.budget)}
 	}
 	return evalResult{val: val}
+}
+
+// evalLocked evaluates c outside the evaluation phase of Process.
+func (r *Runner) evalLocked(c *core) evalResult {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	return r.eval(&r.ws[0], c)
 }
 
 // worker is the evaluation context of one goroutine: a reused expr VM, an env
@@ -511,7 +529,7 @@ func (r *Runner) follow(ctx context.Context, set *ruleSet, cr *crule, k EdgeKind
 			acts = r.ruleError(t, fmt.Errorf("%w: %s reached from %s at depth %d (limit %d)", ErrChainDepth, t.spec.ID, cr.spec.ID, depth+1, r.cfg.depth), now, acts)
 			continue
 		}
-		res := r.eval(&r.ws[0], t.core)
+		res := r.evalLocked(t.core)
 		switch {
 		case res.skip:
 		case res.err != nil:
@@ -553,7 +571,7 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) ([]Action, error) {
 		for !st.next.After(now) {
 			st.next = cr.sched.Next(st.next)
 		}
-		outs = append(outs, outcome{rule: ri, kind: outCond, res: r.eval(&r.ws[0], cr.core)})
+		outs = append(outs, outcome{rule: ri, kind: outCond, res: r.evalLocked(cr.core)})
 	}
 	for _, ri := range set.patterns {
 		cr := set.rules[ri]
@@ -651,8 +669,8 @@ func (r *Runner) runActions(ctx context.Context, cr *crule, acts []*caction, key
 			a.Event = &model.Event{ID: r.id("ev"), Time: now, Kind: kind, Source: "rule:" + id, Severity: sev, Message: msg, Attrs: attrs(id, k, name)}
 		case ActionPublish:
 			for _, p := range ca.pubs {
-				if sl, ok := st.slots[p]; ok && int(sl) < len(st.valid) && st.valid[sl] {
-					a.Samples = append(a.Samples, model.Sample{Point: p, Value: st.val[sl], Time: st.updated[sl], Quality: model.Good})
+				if sl, ok := st.slots[p]; ok && int(sl) < len(st.meta) && st.valid(sl) {
+					a.Samples = append(a.Samples, model.Sample{Point: p, Value: st.val[sl], Time: st.updatedAt(sl), Quality: model.Good})
 				}
 			}
 		case ActionLog:

@@ -9,17 +9,26 @@ import (
 // history window aggregates need. It is owned by the goroutine that calls Process
 // and Tick; DryRun builds a private one.
 type store struct {
-	now     time.Time
-	slots   map[string]int32
-	names   []string
-	val     []float64
-	prev    []float64
-	hasPrev []bool
-	valid   []bool
-	changed []time.Time
-	updated []time.Time
-	hist    []*series
+	now   time.Time
+	slots map[string]int32
+	names []string
+	val   []float64  // NaN when the point has no usable value; read by evaluation
+	meta  []slotMeta // the rest, one cache line per sample
+	hist  []*series
 }
+
+// slotMeta is the state of a point besides its value.
+type slotMeta struct {
+	prev    float64
+	changed int64 // unix ns of the last change, 0 for never
+	updated int64 // unix ns of the last sample
+	hasPrev bool
+	valid   bool
+}
+
+func (s *store) valid(slot int32) bool { return s.meta[slot].valid }
+
+func (s *store) updatedAt(slot int32) time.Time { return time.Unix(0, s.meta[slot].updated) }
 
 type series struct {
 	span  time.Duration
@@ -39,11 +48,7 @@ func (s *store) fit(set *ruleSet) {
 	n := len(set.slots.ids)
 	for len(s.val) < n {
 		s.val = append(s.val, math.NaN())
-		s.prev = append(s.prev, 0)
-		s.hasPrev = append(s.hasPrev, false)
-		s.valid = append(s.valid, false)
-		s.changed = append(s.changed, time.Time{})
-		s.updated = append(s.updated, time.Time{})
+		s.meta = append(s.meta, slotMeta{})
 		s.hist = append(s.hist, nil)
 	}
 	for i := range s.hist {
@@ -62,24 +67,24 @@ func (s *store) fit(set *ruleSet) {
 // set records a sample of slot at time t. A bad sample invalidates the value:
 // rules that read it are not evaluated until a usable sample arrives.
 func (s *store) set(slot int32, v float64, bad bool, t time.Time) {
+	m := &s.meta[slot]
 	if bad || math.IsNaN(v) {
-		s.valid[slot] = false
+		m.valid = false
 		s.val[slot] = math.NaN()
 		return
 	}
-	if s.valid[slot] && s.val[slot] == v {
-		s.updated[slot] = t
+	ns := t.UnixNano()
+	m.updated = ns
+	if m.valid && s.val[slot] == v {
 		s.record(slot, v, t)
 		return
 	}
-	if s.valid[slot] {
-		s.prev[slot], s.hasPrev[slot] = s.val[slot], true
+	if m.valid {
+		m.prev, m.hasPrev = s.val[slot], true
 	}
-	// val holds NaN for a point without a usable value; valid says the same.
 	s.val[slot] = v
-	s.valid[slot] = true
-	s.changed[slot] = t
-	s.updated[slot] = t
+	m.valid = true
+	m.changed = ns
 	s.record(slot, v, t)
 }
 
@@ -158,7 +163,7 @@ func (s *store) aggregate(slot int32, agg string, from, to time.Time, n int, hal
 // ready reports whether every slot has a usable value.
 func (s *store) ready(slots []int32) bool {
 	for _, sl := range slots {
-		if !s.valid[sl] {
+		if !s.meta[sl].valid {
 			return false
 		}
 	}

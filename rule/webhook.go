@@ -152,7 +152,7 @@ func defaultBody(rule, key string, now time.Time, cr *crule, st *store) string {
 		refs = cr.cond.rw.refs
 	}
 	for _, sl := range refs {
-		if int(sl) < len(st.valid) && st.valid[sl] {
+		if int(sl) < len(st.meta) && st.valid(sl) {
 			vals[cr.cond.rw.names[varName(sl)]] = st.val[sl]
 		}
 	}
