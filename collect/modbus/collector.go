@@ -315,21 +315,26 @@ func (w *worker) publish(ctx context.Context) {
 	w.batch = w.batch[:0]
 }
 
-// wait sleeps until t, running writes that arrive meanwhile.
+// wait sleeps until t (forever when t is zero: a write-only channel),
+// running a write that arrives meanwhile.
 func (w *worker) wait(ctx context.Context, t time.Time) {
-	d := time.Until(t)
-	if d <= 0 {
-		return
+	var tc <-chan time.Time
+	if !t.IsZero() {
+		d := time.Until(t)
+		if d <= 0 {
+			return
+		}
+		if w.timer == nil {
+			w.timer = time.NewTimer(d)
+		} else {
+			w.timer.Reset(d)
+		}
+		defer w.timer.Stop()
+		tc = w.timer.C
 	}
-	if w.timer == nil {
-		w.timer = time.NewTimer(d)
-	} else {
-		w.timer.Reset(d)
-	}
-	defer w.timer.Stop()
 	select {
 	case <-ctx.Done():
-	case <-w.timer.C:
+	case <-tc:
 	case j := <-w.c.jobs:
 		w.exec(j)
 	}

@@ -35,7 +35,9 @@
 // "illegal data address" (exception 2) for a coalesced request, the
 // collector bisects it over its points, keeps the parts that read, and
 // excludes the points whose own addresses are refused (published
-// bad:config). Collector.Plan shows the live requests and exclusions.
+// bad:config). Excluded points are read again, alone, every
+// ReprobeInterval (default 10 minutes) and return to the plan when the
+// device answers. Collector.Plan shows the live requests and exclusions.
 //
 // # Polling and quality
 //

@@ -250,3 +250,26 @@ func TestDeadUnitBackoff(t *testing.T) {
 		}
 	})
 }
+
+// A channel with only C and A points has nothing to poll: Run idles
+// (no busy loop) and serves writes.
+func TestWriteOnlyChannel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var tb table
+		tb.add(t, model.Point{ID: 1, Kind: model.Adjustment, Scale: 1}, "slave_id", "1", "function_code", "6", "register_address", "7")
+		fl := &fakeLink{}
+		c := fakeCollector(t, fl, Config{Points: tb.points, Mappings: tb.mappings})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx, newRecSink()) }()
+		synctest.Wait() // Run is durably blocked, not spinning
+		if err := c.Write(ctx, model.Command{Point: "pcs.A.1", Value: 3}); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		<-done
+		if len(fl.writes) != 1 {
+			t.Errorf("%d writes", len(fl.writes))
+		}
+	})
+}
