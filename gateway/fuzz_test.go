@@ -104,5 +104,13 @@ func FuzzQueryParams(f *testing.F) {
 			gw.ServeHTTP(w, req)
 			checkResponse(t, w, path+"?"+rawQuery)
 		}
+		// The stream filter (the stream itself runs until the client leaves).
+		req := httptest.NewRequest("GET", "/", nil)
+		req.URL.RawQuery = rawQuery
+		if _, err := gw.parseStreamFilter(req); err != nil {
+			if st, _ := StatusOf(err); st != 400 && st != 501 {
+				t.Fatalf("stream filter %q: status %d: %v", rawQuery, st, err)
+			}
+		}
 	})
 }
