@@ -44,7 +44,7 @@ type Runner struct {
 	stSet  *ruleSet
 	ws     []worker
 	dirty  []uint64 // bitset of rules to evaluate in this batch
-	pcache []pentry
+	pcache pcache
 	list   []int32
 	res    []evalResult
 	outs   []outcome
@@ -270,28 +270,84 @@ type pentry struct {
 	gen  uint32 // for negative entries
 }
 
-const pcacheSize = 1 << 14
+// pcache is an open-addressing table keyed by string address, at most half full.
+// When it would grow past its limit (ids that are new strings every time), it is
+// cleared instead.
+type pcache struct {
+	e []pentry
+	n int
+}
+
+const pcacheMin, pcacheMax = 1 << 10, 1 << 17
 
 func (r *Runner) lookup(set *ruleSet, id string) (int32, bool) {
-	if r.pcache == nil {
-		r.pcache = make([]pentry, pcacheSize)
+	c := &r.pcache
+	if id == "" {
+		return 0, false
 	}
-	p := uintptr(unsafe.Pointer(unsafe.StringData(id)))
-	e := &r.pcache[(p>>3^p>>17)&(pcacheSize-1)]
-	if len(e.s) == len(id) && unsafe.StringData(e.s) == unsafe.StringData(id) && id != "" {
-		if e.slot >= 0 {
-			return e.slot, true
+	if c.e == nil {
+		c.e = make([]pentry, pcacheMin)
+	}
+	data := unsafe.StringData(id)
+	p := uintptr(unsafe.Pointer(data))
+	mask := uintptr(len(c.e) - 1)
+	i := (p>>3 ^ p>>13) * 0x9E3779B1 & mask
+	for {
+		e := &c.e[i]
+		if e.s == "" {
+			break
 		}
-		if e.gen == set.gen {
-			return 0, false
+		if len(e.s) == len(id) && unsafe.StringData(e.s) == data {
+			if e.slot >= 0 {
+				return e.slot, true
+			}
+			if e.gen == set.gen {
+				return 0, false
+			}
+			// a negative entry of an older set: look again
+			slot, ok := set.slots.index[id]
+			e.slot, e.gen = slot, set.gen
+			if !ok {
+				e.slot = -1
+			}
+			return slot, ok
 		}
+		i = (i + 1) & mask
 	}
 	slot, ok := set.slots.index[id]
-	e.s, e.slot, e.gen = id, slot, set.gen
 	if !ok {
-		e.slot = -1
+		slot = -1
 	}
+	c.put(id, slot, set.gen)
 	return slot, ok
+}
+
+func (c *pcache) put(id string, slot int32, gen uint32) {
+	if 2*(c.n+1) > len(c.e) {
+		old := c.e
+		size := 2 * len(old)
+		if size > pcacheMax {
+			size, old = len(old), nil // clear
+		}
+		c.e, c.n = make([]pentry, size), 0
+		for _, e := range old {
+			if e.s != "" {
+				c.insert(e)
+			}
+		}
+	}
+	c.insert(pentry{s: id, slot: slot, gen: gen})
+}
+
+func (c *pcache) insert(e pentry) {
+	p := uintptr(unsafe.Pointer(unsafe.StringData(e.s)))
+	mask := uintptr(len(c.e) - 1)
+	i := (p>>3 ^ p>>13) * 0x9E3779B1 & mask
+	for c.e[i].s != "" {
+		i = (i + 1) & mask
+	}
+	c.e[i] = e
+	c.n++
 }
 
 // parallelMin is the number of rules to evaluate below which Process does not fan out.
