@@ -138,6 +138,12 @@ type SerialConfig struct {
 	StopBits int    `yaml:"stop_bits"` // default 1
 }
 
+// PointTable returns the channel's point table (Channel and Points) for
+// ems.WithPointTables.
+func (c *Config) PointTable() *model.PointTable {
+	return &model.PointTable{Channel: c.Channel, Points: c.Points}
+}
+
 // LoadConfig reads a channel YAML file. Unknown fields are errors; every
 // problem is a *model.ConfigError naming the file and line.
 func LoadConfig(path string) (Config, error) {

@@ -24,6 +24,15 @@ func TestLoadDirExample(t *testing.T) {
 		if len(c.Points()) != len(cfg.Points) || len(c.Points()) < 8 {
 			t.Errorf("%s: %d points", ch, len(c.Points()))
 		}
+		pt := cfg.PointTable()
+		if err := pt.Validate(); err != nil || pt.Channel != ch {
+			t.Errorf("%s: point table %v", ch, err)
+		}
+		for _, id := range c.Points() {
+			if _, ok := pt.Lookup(id); !ok {
+				t.Errorf("%s: %s not in the point table", ch, id)
+			}
+		}
 		c.Close()
 	}
 }
