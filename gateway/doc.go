@@ -57,6 +57,28 @@
 // singleflight) invalidated by tag when a write succeeds; and Deprecation,
 // Sunset and Link headers for deprecated routes or versions.
 //
+// # Caching
+//
+// The cache (off unless WithCache) tags every cacheable GET route: points,
+// alarms, alarm-definitions, rules, history. A successful write through the
+// API invalidates the tags it changes (a command invalidates points, an ack
+// alarms, a rule change rules). Changes that do not come through the API
+// (new samples, alarms raised by the engine) are seen after the TTL, or at
+// once when the owner calls Server.Invalidate; keep the TTL short (about a
+// second) for dashboards that poll live values.
+//
+// # Live stream
+//
+// GET /api/v1/stream (SSE) and /api/v1/stream/ws (WebSocket) take
+// points=<glob> for samples, events=<prefix,prefix> for events and
+// include=samples,events. Items arrive in the order the sources deliver
+// them; a slow client loses what its source drops (the snapshot's
+// subscriptions drop the oldest sample and count it). Streams end when the
+// client leaves, when Serve shuts down, or when a source closes. Like every
+// route they authenticate with headers only, which browsers' EventSource
+// and WebSocket cannot send: serve browser dashboards through a proxy that
+// adds the header, or with WithAnonymous(RoleViewer) on a trusted network.
+//
 // # Errors
 //
 // Every error response has the body {"error": message, "code": code,
