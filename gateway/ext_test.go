@@ -373,3 +373,31 @@ func TestMissingCapabilitiesAre501(t *testing.T) {
 		}
 	}
 }
+
+func TestInvalidateEvent(t *testing.T) {
+	fs := newFullSite(t)
+	gw := fs.server(t, WithCache(CacheConfig{TTL: time.Hour}))
+	count := func() int {
+		return decode[alarmList](t, call(t, gw, "GET", "/api/v1/alarms", viewerKey, nil)).Count
+	}
+	if n := count(); n != 1 {
+		t.Fatal(n)
+	}
+	evs, err := fs.alarms.Process(context.Background(), []model.Sample{{Point: "bms1.soc", Value: 5, Time: time.Now()}})
+	if err != nil || len(evs) == 0 {
+		t.Fatal(evs, err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("cache not used: %d", n)
+	}
+	gw.InvalidateEvent(model.Event{Kind: model.EventRuleFired})
+	if n := count(); n != 1 {
+		t.Fatalf("rule event invalidated alarms: %d", n)
+	}
+	for _, e := range evs {
+		gw.InvalidateEvent(e)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("after the alarm events: %d alarms", n)
+	}
+}

@@ -17,6 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/voltage-ems/ems/alarm"
+	"github.com/voltage-ems/ems/model"
 )
 
 // Route is one operation of a versioned API. Paths are relative to the
@@ -156,6 +159,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // "alarm-definitions", "rules", "history"); the EMS calls it when state
 // changes outside the API.
 func (s *Server) Invalidate(tags ...string) { s.cache.invalidate(tags...) }
+
+// InvalidateEvent drops the cached responses an event makes stale: alarm
+// events invalidate alarms (and alarm.definition events the definitions),
+// rule events rules, command events points. The EMS calls it for every
+// event of its data path so cached alarm lists follow the engine at once.
+func (s *Server) InvalidateEvent(e model.Event) {
+	if s.cache == nil {
+		return
+	}
+	switch e.Kind.Family() {
+	case "alarm":
+		if e.Kind == alarm.EventAlarmDefinition {
+			s.cache.invalidate(TagAlarmDefinitions)
+		}
+		s.cache.invalidate(TagAlarms)
+	case "rule":
+		s.cache.invalidate(TagRules)
+	case "command":
+		s.cache.invalidate(TagPoints)
+	}
+}
 
 // Routes returns "METHOD /full/pattern" for every route, sorted.
 func (s *Server) Routes() []string {
