@@ -72,10 +72,18 @@ func benchBatches(count int) [][]model.Sample {
 // of one expr-lang evaluation of a 3-point condition with a reused VM, for reference.
 func BenchmarkProcess(b *testing.B) {
 	bs := benchBatches(50)
-	for _, n := range []int{100, 10000, -100} {
+	for _, n := range []int{100, 10000, -100, -10000} {
 		specs := benchRules(abs(n))
 		name := fmt.Sprintf("rules=%d", n)
-		if n < 0 {
+		switch {
+		case n == -10000:
+			// The same 10,000 rules written so that they need the expr VM (int()
+			// and % are outside the fast path): the engine's cost on the VM path.
+			name = "rules=10000,vm"
+			for i := range specs {
+				specs[i].Condition = fmt.Sprintf("int(%s) %% 100 > 98", benchPoint(i))
+			}
+		case n < 0:
 			// The 100 rules of rules=100 plus 9,900 rules on points that are never
 			// sampled: the cost of unrelated rules.
 			name = "rules=100+9900unrelated"

@@ -22,7 +22,22 @@ var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | 
 // ctxKey is the env entry holding the evaluation context (*store) for helpers.
 const ctxKey = "__ctx"
 
-func varName(slot int32) string { return "__p" + strconv.Itoa(int(slot)) }
+// varName names the k-th point an expression reads. Names are positional, so the
+// env of a worker holds only a few entries whatever the number of points.
+func varName(k int) string {
+	if k < len(varNames) {
+		return varNames[k]
+	}
+	return "__p" + strconv.Itoa(k)
+}
+
+var varNames = func() []string {
+	n := make([]string, 64)
+	for i := range n {
+		n[i] = "__p" + strconv.Itoa(i)
+	}
+	return n
+}()
 
 // helper functions that take a point as their first argument.
 var pointHelpers = map[string]bool{"prev": true, "since": true, "age": true}
@@ -47,12 +62,11 @@ var keywords = map[string]bool{
 // on a copy (clone) so that a rejected reload changes nothing.
 type slotTable struct {
 	ids   []string
-	names []string // env variable name of each slot
 	index map[string]int32
 }
 
 func (t *slotTable) clone() *slotTable {
-	n := &slotTable{ids: append([]string(nil), t.ids...), names: append([]string(nil), t.names...), index: make(map[string]int32, len(t.index))}
+	n := &slotTable{ids: append([]string(nil), t.ids...), index: make(map[string]int32, len(t.index))}
 	for k, v := range t.index {
 		n.index[k] = v
 	}
@@ -65,7 +79,6 @@ func (t *slotTable) slot(id string) int32 {
 	}
 	s := int32(len(t.ids))
 	t.ids = append(t.ids, id)
-	t.names = append(t.names, varName(s))
 	t.index[id] = s
 	return s
 }
@@ -141,13 +154,15 @@ func rewrite(src, key string, cat *pointCatalogue, slots *slotTable) (*rewritten
 		}
 		return "", false, nil // let expr report an unknown name
 	}
+	pos := map[int32]int{}
 	usePoint := func(id string) string {
 		sl := slots.slot(id)
 		if !seen[sl] {
 			seen[sl] = true
+			pos[sl] = len(r.refs)
 			r.refs = append(r.refs, sl)
 		}
-		n := varName(sl)
+		n := varName(pos[sl])
 		r.names[n] = id
 		return n
 	}
@@ -331,8 +346,8 @@ func compileExpr(src, key string, kind exprKind, cat *pointCatalogue, slots *slo
 		return nil, errs
 	}
 	env := map[string]any{}
-	for _, s := range rw.refs {
-		env[varName(s)] = float64(0)
+	for k := range rw.refs {
+		env[varName(k)] = float64(0)
 	}
 	opts := []expr.Option{expr.Env(env)}
 	opts = append(opts, helperOptions...)

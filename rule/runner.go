@@ -493,8 +493,8 @@ func (w *worker) lap() time.Duration {
 
 // run runs p on the expr VM, after loading the values it reads into the env.
 func (w *worker) run(p *program) (any, error) {
-	for _, sl := range p.rw.refs {
-		w.env[w.st.names[sl]] = w.st.val[sl]
+	for k, sl := range p.rw.refs {
+		w.env[varName(k)] = w.st.val[sl]
 	}
 	return w.vm.Run(p.prog, w.env)
 }

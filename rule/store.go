@@ -11,7 +11,6 @@ import (
 type store struct {
 	now   time.Time
 	slots map[string]int32
-	names []string
 	val   []float64  // NaN when the point has no usable value; read by evaluation
 	meta  []slotMeta // the rest, one cache line per sample
 	hist  []*series
@@ -44,7 +43,6 @@ func newStore() *store {
 // fit grows the slot arrays to n slots and applies the history retention of the set.
 func (s *store) fit(set *ruleSet) {
 	s.slots = set.slots.index
-	s.names = set.slots.names
 	n := len(set.slots.ids)
 	for len(s.val) < n {
 		s.val = append(s.val, math.NaN())

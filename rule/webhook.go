@@ -151,9 +151,9 @@ func defaultBody(rule, key string, now time.Time, cr *crule, st *store) string {
 	if cr.cond != nil {
 		refs = cr.cond.rw.refs
 	}
-	for _, sl := range refs {
+	for k, sl := range refs {
 		if int(sl) < len(st.meta) && st.valid(sl) {
-			vals[cr.cond.rw.names[varName(sl)]] = st.val[sl]
+			vals[cr.cond.rw.names[varName(k)]] = st.val[sl]
 		}
 	}
 	b, _ := json.Marshal(struct {
