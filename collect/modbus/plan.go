@@ -172,8 +172,9 @@ func subRequest(r *Request, pts []PointRead, note string) Request {
 	return n
 }
 
-// decodeInto decodes the points of r from reply data into samples
-// appended to dst. A reply of the wrong size fails every point.
+// expectBytes is the size of a correct reply's data: 2 bytes per register,
+// or one bit per coil rounded up to bytes. Any other size fails every
+// point of the request.
 func (r *Request) expectBytes() int {
 	if isBitFunction(r.Function) {
 		return (int(r.Quantity) + 7) / 8
