@@ -41,7 +41,8 @@
 // default; it fires on the rising edge of the condition, after the hold time),
 // on an interval ({interval: 10s}) or a cron schedule ({cron: "0 */15 * * * *"},
 // robfig/cron syntax with optional seconds) where it fires each time the
-// condition holds, or only along chain edges (trigger: chain).
+// condition holds (the first Tick schedules the first evaluation), or only along
+// chain edges (trigger: chain).
 //
 // # Complex event patterns
 //
