@@ -46,9 +46,10 @@
 // are skipped. grid-x's link and protocol recovery timeouts are on (equal
 // to the request timeout) so a late reply is dropped by transaction id
 // instead of desynchronising the connection. Exception 6 (busy) is retried
-// with backoff. A failed request publishes its points bad:comm_failure; two
-// consecutive timeouts of one unit skip that unit for the rest of the
-// cycle; a refused connection marks every point bad and reconnects with
+// with backoff. A failed request publishes its points bad:comm_failure.
+// After two consecutive timeouts a unit is skipped (its points stay bad)
+// for a backoff growing from 1 s to 60 s, so a dead unit does not slow the
+// others. A refused connection marks every point bad and reconnects with
 // exponential backoff (1 s to 60 s, ±20% jitter). A point not refreshed for
 // StaleAfter intervals while the link is up is published
 // uncertain:stale with its last value (uncertain rather than bad: the value
