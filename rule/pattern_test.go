@@ -230,3 +230,13 @@ func TestPatternPartitionByTemplate(t *testing.T) {
 `), "x"))
 	assert.ErrorContains(t, err, "partition by template needs WithModel")
 }
+
+func TestChainCannotLeadToPattern(t *testing.T) {
+	_, err := rule.Parse([]byte(`rules:
+  - {id: a, condition: x.v > 1, actions: [{log: a}], next: [{on: true, rule: p}]}
+  - {id: p, events: {e: x.w > 1}, pattern: e, actions: [{log: p}]}
+`), "c.yaml")
+	errs := configErrs(t, err)
+	require.Len(t, errs, 1)
+	assert.Contains(t, errs[0].Msg, "a chain cannot lead to a pattern rule")
+}

@@ -109,12 +109,15 @@ type Spec struct {
 	Condition   string        `json:"condition,omitempty"`
 	Hold        time.Duration `json:"hold,omitempty"`
 	Cooldown    time.Duration `json:"cooldown,omitempty"`
-	Actions     []ActionSpec  `json:"actions,omitempty"`
-	Else        []ActionSpec  `json:"else,omitempty"`
-	Next        []Edge        `json:"next,omitempty"`
-	Events      []EventDef    `json:"events,omitempty"`
-	Pattern     string        `json:"pattern,omitempty"`
-	Partition   *Partition    `json:"partition,omitempty"`
+	// Actions run when the rule fires. Else runs on a false outcome: for a
+	// change-triggered rule when its condition clears after it fired, for an
+	// interval, cron or chain rule on each evaluation that is false.
+	Actions   []ActionSpec `json:"actions,omitempty"`
+	Else      []ActionSpec `json:"else,omitempty"`
+	Next      []Edge       `json:"next,omitempty"`
+	Events    []EventDef   `json:"events,omitempty"`
+	Pattern   string       `json:"pattern,omitempty"`
+	Partition *Partition   `json:"partition,omitempty"`
 
 	file string
 	pos  map[string][2]int // field path -> line, column (from YAML)
@@ -744,8 +747,12 @@ func chainErrors(specs []Spec) model.ConfigErrors {
 	}
 	for i := range specs {
 		for j, e := range specs[i].Next {
-			if _, ok := idx[e.Rule]; !ok && e.Rule != "" && e.Rule != specs[i].ID {
+			t, ok := idx[e.Rule]
+			switch {
+			case !ok && e.Rule != "" && e.Rule != specs[i].ID:
 				errs = append(errs, specs[i].errf(fmt.Sprintf("next[%d].rule", j), e.Rule, "edge to unknown rule"))
+			case ok && specs[t].Pattern != "":
+				errs = append(errs, specs[i].errf(fmt.Sprintf("next[%d].rule", j), e.Rule, "a chain cannot lead to a pattern rule"))
 			}
 		}
 	}
