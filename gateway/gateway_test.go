@@ -673,6 +673,18 @@ func TestNewValidatesOptions(t *testing.T) {
 	if _, err := New(WithAnonymous(RoleViewer)); err != nil {
 		t.Fatal(err)
 	}
+	// A failed New leaves the registry untouched; a second gateway on the
+	// same registry is refused.
+	reg := prometheus.NewRegistry()
+	if _, err := New(WithMetrics(reg), WithAnonymous(RoleViewer), WithAPI("v2", Route{Method: "GET", Path: "/{x", Role: RoleViewer, Handler: h})); err == nil {
+		t.Fatal("bad route accepted")
+	}
+	if _, err := New(WithMetrics(reg), WithAnonymous(RoleViewer)); err != nil {
+		t.Fatalf("registry polluted by the failed New: %v", err)
+	}
+	if _, err := New(WithMetrics(reg), WithAnonymous(RoleViewer)); err == nil {
+		t.Fatal("duplicate registration accepted")
+	}
 	// A later backend option replaces an earlier one.
 	a, b := &flaky{}, &flaky{}
 	gw, err := New(WithAnonymous(RoleOperator), WithExecutor(a), WithExecutor(b))

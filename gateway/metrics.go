@@ -50,12 +50,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Handler panics recovered into a 500 response.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.limited, m.cacheHits, m.cacheMisses, m.breaker, m.panics} {
+	return m, nil
+}
+
+// register registers every collector on reg, or none: New calls it last,
+// so a gateway that fails validation leaves the registry untouched.
+func (m *metrics) register(reg prometheus.Registerer) error {
+	if m == nil {
+		return nil
+	}
+	cs := []prometheus.Collector{m.requests, m.duration, m.limited, m.cacheHits, m.cacheMisses, m.breaker, m.panics}
+	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
-			return nil, err
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return err
 		}
 	}
-	return m, nil
+	return nil
 }
 
 func (m *metrics) cacheHit() {

@@ -109,7 +109,7 @@ func New(opts ...Option) (*Server, error) {
 	}
 	var err error
 	if s.metrics, err = newMetrics(c.reg); err != nil {
-		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
+		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
 	if g, ok := c.reg.(prometheus.Gatherer); ok {
 		s.gatherer = g
@@ -149,6 +149,9 @@ func New(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.handler = s.entry(s.recoverer(s.cors(mux)))
+	if err := s.metrics.register(c.reg); err != nil {
+		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
+	}
 	return s, nil
 }
 
