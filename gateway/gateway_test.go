@@ -615,14 +615,22 @@ func TestVersioningAndDeprecation(t *testing.T) {
 	dep := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	sunset := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	v2 := Route{Method: "GET", Path: "/points/{id}", Role: RoleViewer, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]string{"id": r.PathValue("id"), "api": "v2"})
+		WriteJSON(w, 200, map[string]string{"id": r.PathValue("id"), "api": "v2", "user": User(r.Context())})
+	})}
+	v2post := Route{Method: "POST", Path: "/notes", Role: RoleOperator, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var note struct{ Text string }
+		if err := DecodeJSON(r, &note); err != nil {
+			WriteError(w, err)
+			return
+		}
+		WriteJSON(w, 201, note)
 	})}
 	old := Route{Method: "GET", Path: "/legacy", Role: RoleViewer, Deprecated: dep, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, "old")
 	})}
-	gw := newTestServer(t, newSite(), WithAPI("v2", v2, old), WithDeprecation("v1", dep, sunset, "/api/v2"))
+	gw := newTestServer(t, newSite(), WithAPI("v2", v2, old, v2post), WithDeprecation("v1", dep, sunset, "/api/v2"))
 	w := call(t, gw, "GET", "/api/v2/points/bms1.soc", viewerKey, nil)
-	if w.Code != 200 || !strings.Contains(w.Body.String(), `"api":"v2"`) || w.Header().Get("Deprecation") != "" {
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"api":"v2"`) || !strings.Contains(w.Body.String(), `"user":"vic"`) || w.Header().Get("Deprecation") != "" {
 		t.Fatalf("v2: %d %s %v", w.Code, w.Body, w.Header())
 	}
 	w = call(t, gw, "GET", "/api/v1/points/bms1.soc", viewerKey, nil)
@@ -634,6 +642,9 @@ func TestVersioningAndDeprecation(t *testing.T) {
 	if w.Header().Get("Deprecation") == "" || w.Header().Get("Sunset") != "" {
 		t.Fatalf("deprecated route: %v", w.Header())
 	}
+	expect(t, call(t, gw, "POST", "/api/v2/notes", operatorKey, `{"Text":"hi","x":1}`), 400, "bad_request")
+	expect(t, call(t, gw, "POST", "/api/v2/notes", operatorKey, `{"Text":"hi"}`), 201, "")
+	expect(t, call(t, gw, "POST", "/api/v2/notes", viewerKey, `{"Text":"hi"}`), 403, "forbidden")
 	// v2 routes take part in auth.
 	if w := call(t, gw, "GET", "/api/v2/points/bms1.soc", "", nil); w.Code != 401 {
 		t.Fatalf("v2 without key: %d", w.Code)
