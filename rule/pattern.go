@@ -40,6 +40,7 @@ type PatternError struct {
 	Msg    string
 }
 
+// Error formats the error with its 1-based column.
 func (e *PatternError) Error() string {
 	return fmt.Sprintf("pattern: column %d: %s", e.Offset+1, e.Msg)
 }
