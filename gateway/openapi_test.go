@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -227,5 +228,39 @@ func TestResponseValidationCatchesMismatch(t *testing.T) {
 		if openapi3filter.ValidateResponse(context.Background(), out) == nil {
 			t.Errorf("status %d body %s passed validation", status, body)
 		}
+	}
+}
+
+// TestOpenAPIValidatorRejectsBrokenDoc shows that the validation above
+// checks 3.1 documents for real: broken copies of ours fail.
+func TestOpenAPIValidatorRejectsBrokenDoc(t *testing.T) {
+	for name, breakIt := range map[string]func(doc map[string]any){
+		"bad type in a type array": func(doc map[string]any) {
+			schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+			schemas["Sample"].(map[string]any)["properties"].(map[string]any)["value"] = map[string]any{"type": []any{"number", "nonsense"}}
+		},
+		"dangling $ref": func(doc map[string]any) {
+			delete(doc["components"].(map[string]any)["schemas"].(map[string]any), "Sample")
+		},
+		"path parameter not declared": func(doc map[string]any) {
+			op := doc["paths"].(map[string]any)["/api/v1/points/{id}"].(map[string]any)["get"].(map[string]any)
+			delete(op, "parameters")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var doc map[string]any
+			if err := json.Unmarshal(openAPIDoc, &doc); err != nil {
+				t.Fatal(err)
+			}
+			breakIt(doc)
+			raw, _ := json.Marshal(doc)
+			d, err := openapi3.NewLoader().LoadFromData(raw)
+			if err == nil {
+				err = d.Validate(context.Background())
+			}
+			if err == nil {
+				t.Fatal("broken document accepted")
+			}
+		})
 	}
 }
