@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -585,4 +586,56 @@ func TestLoaderErrorsAreConfigErrors(t *testing.T) {
 	errs := configErrs(t, err)
 	assert.Len(t, errs, 2) // no condition, no action
 	assert.True(t, errors.Is(err, rule.ErrInvalidRule))
+}
+
+func TestPublishEventLogAndAlarmActions(t *testing.T) {
+	var logs strings.Builder
+	h := harness(t, `rules:
+  - id: r
+    condition: a.x > 10
+    actions:
+      - publish: [a.x, b.y, c.never]
+      - event: {kind: site.overload, severity: critical, message: "x is {{ a.x * 2 }}"}
+      - log: {level: warn, message: "over by {{ a.x - 10 }}"}
+      - raise: {alarm: over, severity: high}
+      - raise: {alarm: over}
+    else:
+      - clear: over
+      - clear: over
+`, rule.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	h.Set("b.y", 3)
+	acts := h.Set("a.x", 12)
+	require.Equal(t, []string{"r:publish", "r:event", "r:log", "r:raise"}, rulesOf(acts), "a raised alarm is not raised twice")
+	assert.Equal(t, []model.Sample{{Point: "a.x", Value: 12, Time: acts[0].Samples[0].Time}, {Point: "b.y", Value: 3, Time: acts[0].Samples[1].Time}}, acts[0].Samples)
+	ev := acts[1].Event
+	assert.Equal(t, model.EventKind("site.overload"), ev.Kind)
+	assert.Equal(t, model.SeverityCritical, ev.Severity)
+	assert.Equal(t, "x is 24", ev.Message)
+	assert.Equal(t, "rule:r", ev.Source)
+	assert.Equal(t, "over by 2", acts[2].Message)
+	assert.True(t, acts[2].Executed)
+	assert.Contains(t, logs.String(), `level=WARN msg="over by 2" rule=r`)
+	assert.Equal(t, model.EventAlarmRaised, acts[3].Event.Kind)
+	assert.Equal(t, model.SeverityHigh, acts[3].Event.Severity)
+
+	acts = h.Set("a.x", 1)
+	require.Equal(t, []string{"r:clear"}, rulesOf(acts), "an alarm is cleared once")
+	assert.Equal(t, model.EventAlarmCleared, acts[0].Event.Kind)
+	assert.Equal(t, "over", acts[0].Event.Attrs["alarm"])
+}
+
+func TestSpecValidate(t *testing.T) {
+	s := rule.Spec{ID: "bad id", Trigger: rule.Trigger{Kind: rule.TriggerInterval}, Hold: time.Second, Actions: []rule.ActionSpec{
+		{Type: rule.ActionWebhook, URL: "ftp://x"},
+		{Type: rule.ActionSet},
+		{Type: rule.ActionLog, Message: "x", Level: "loud"},
+		{Type: "dance"},
+	}}
+	err := s.Validate()
+	require.Error(t, err)
+	msg := err.Error()
+	for _, want := range []string{"may not contain spaces", "interval trigger needs a positive duration", "hold applies only to rules triggered on change",
+		"webhook needs an http or https url", "set needs a point", "set needs a value expression", "unknown level", "unknown action"} {
+		assert.Contains(t, msg, want)
+	}
 }
