@@ -349,7 +349,7 @@ func TestRateLimitMapBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		l.allow(fmt.Sprint("ip:", i))
+		l.allow(fmt.Sprint("ip:", i), time.Now())
 	}
 	if n := l.cache.Len(); n != 3 {
 		t.Fatalf("%d limiters kept, want 3", n)

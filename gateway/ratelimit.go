@@ -36,7 +36,7 @@ func newLimiters(rl RateLimit) (*limiters, error) {
 
 // allow takes a token for client; when none is available it returns false
 // and how long until one will be.
-func (l *limiters) allow(client string) (bool, time.Duration) {
+func (l *limiters) allow(client string, now time.Time) (bool, time.Duration) {
 	lim, ok := l.cache.Get(client)
 	if !ok {
 		nl := rate.NewLimiter(l.every, l.burst)
@@ -46,7 +46,6 @@ func (l *limiters) allow(client string) (bool, time.Duration) {
 			lim = nl
 		}
 	}
-	now := time.Now()
 	r := lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)

@@ -351,7 +351,7 @@ func (s *Server) authorize(next http.Handler, need Role) http.Handler {
 			st.principal = p
 		}
 		if s.limits != nil {
-			if ok, d := s.limits.allow(p.key); !ok {
+			if ok, d := s.limits.allow(p.key, time.Now()); !ok {
 				s.metrics.rateLimited()
 				w.Header().Set("Retry-After", strconv.Itoa(retryAfter(d)))
 				writeErrorStatus(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("rate limit exceeded; retry in %d s", retryAfter(d)))
