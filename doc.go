@@ -18,12 +18,13 @@
 // Collectors publish batches to the EMS (it is their collect.Sink). Each
 // batch is routed from channel points to instance points, computed points
 // are recomputed, the latest-value snapshot is updated, and the batch is
-// fanned out to every consumer (alarm, rule, history, each relay, the event
-// stream) through its own bounded queue and goroutine. Per-point order is
-// preserved. A full queue either blocks the publisher (history, alarm and
-// rule by default: nothing is lost) or drops its oldest batch and counts it
-// (relays and the stream). Events from alarms, rules and commands go back
-// into the same path.
+// fanned out to every consumer (alarm, rule, history, each relay) through
+// its own bounded queue and goroutine. Per-point order is preserved. A full
+// queue either blocks the publisher (history, alarm and rule by default:
+// nothing is lost) or drops its oldest batch and counts it (relays). Events
+// from alarms, rules and commands go to event subscribers at once (a slow
+// subscriber loses its oldest events, never stalls the EMS) and through
+// the relays' queues.
 //
 // # Downlink
 //

@@ -284,9 +284,6 @@ func (e *EMS) consumers() []*pipeline.Consumer {
 			ex.SetExecutor(e)
 		}
 	}
-	size, pol := e.queue(ConsumerStream, 1024, DropOldest)
-	cs = append(cs, &pipeline.Consumer{Name: ConsumerStream, Size: size, Policy: pol, Events: true,
-		Handle: func(_ context.Context, b *pipeline.Batch) { e.events.deliver(b.Events) }})
 	return cs
 }
 
@@ -298,9 +295,15 @@ func (e *EMS) componentResult(name string, err error) {
 	e.log.Warn("component error", "component", name, "err", err)
 }
 
-// emit sends events into the data path (relays, the event stream).
+// emit hands events to the event subscribers (directly: delivery never
+// blocks, a slow subscriber loses its oldest events) and into the data path
+// for the consumers of events (relays).
 func (e *EMS) emit(ctx context.Context, evs []model.Event) {
 	if len(evs) == 0 {
+		return
+	}
+	e.events.deliver(evs)
+	if len(e.cfg.relays) == 0 {
 		return
 	}
 	b := pipeline.NewBatch(0)

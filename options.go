@@ -37,7 +37,6 @@ const (
 	ConsumerAlarm   = "alarm"
 	ConsumerRule    = "rule"
 	ConsumerHistory = "history"
-	ConsumerStream  = "stream"
 )
 
 type namedCollector struct {
@@ -227,8 +226,8 @@ func WithDataDir(dir string) Option {
 }
 
 // WithQueue sets the queue capacity (in batches) and full-queue policy of
-// a consumer: ConsumerAlarm, ConsumerRule, ConsumerHistory, ConsumerStream
-// or "relay:<name>".
+// a consumer: ConsumerAlarm, ConsumerRule, ConsumerHistory or
+// "relay:<name>".
 func WithQueue(consumer string, size int, policy Policy) Option {
 	return func(cfg *config) error {
 		if size < 1 || size > 1<<20 {
