@@ -639,3 +639,30 @@ func TestSpecValidate(t *testing.T) {
 		assert.Contains(t, msg, want)
 	}
 }
+
+func TestReloadKeepsStateOfUnchangedRules(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := `rules:
+  - {id: held, condition: a.x > 10, hold: 5s, actions: [{log: held}]}
+  - {id: other, condition: b.y > 1, actions: [{log: other}]}
+`
+		h := harness(t, src)
+		h.Set("a.x", 11)
+		h.Advance(3 * time.Second)
+		specs, err := rule.Parse([]byte(src+"  - {id: added, condition: c.z > 1, actions: [{log: added}]}\n"), "v2.yaml")
+		require.NoError(t, err)
+		require.NoError(t, h.R.Replace(specs)) // held is unchanged: its hold timer goes on
+		assert.Equal(t, []string{"held:log"}, rulesOf(h.Advance(2*time.Second)))
+
+		h.Set("a.x", 1)
+		h.Set("a.x", 11)
+		h.Advance(3 * time.Second)
+		s, _ := h.R.Rule("held")
+		s.Hold = 4 * time.Second
+		require.NoError(t, h.R.Update(s)) // changed: its state restarts
+		assert.Empty(t, h.Advance(5*time.Second), "the new rule has not seen a rising edge")
+		h.Set("a.x", 1)
+		h.Set("a.x", 12)
+		assert.Equal(t, []string{"held:log"}, rulesOf(h.Advance(4*time.Second)))
+	})
+}
