@@ -188,8 +188,8 @@ type ruleStats struct {
 	evals                       uint64
 	latency, maxLatency, timedN int64
 	// Written rarely, also by the webhook goroutine.
-	matches, actOK, actFail, errors, overruns, suppressed atomic.Uint64
-	lastFired                                             atomic.Int64
+	matches, actOK, actFail, errors, overruns, suppressed, partialsDropped atomic.Uint64
+	lastFired                                                              atomic.Int64
 }
 
 // timed records one measured evaluation.
@@ -209,6 +209,7 @@ type Stats struct {
 	ActionFailures  uint64        `json:"action_failures"`
 	Errors          uint64        `json:"errors"`
 	Overruns        uint64        `json:"overruns"`
+	PartialsDropped uint64        `json:"partials_dropped"` // pattern partial matches dropped at the limit of 64 per key
 	LastFired       time.Time     `json:"last_fired,omitzero"`
 	MeanLatency     time.Duration `json:"mean_latency_ns"` // fast-path conditions are timed one evaluation in 64
 	MaxLatency      time.Duration `json:"max_latency_ns"`
@@ -216,7 +217,7 @@ type Stats struct {
 
 func (s *ruleStats) snapshot(id string) Stats {
 	out := Stats{Rule: id, Evaluations: s.evals, Matches: s.matches.Load(), Suppressed: s.suppressed.Load(),
-		ActionSuccesses: s.actOK.Load(), ActionFailures: s.actFail.Load(), Errors: s.errors.Load(), Overruns: s.overruns.Load(),
+		ActionSuccesses: s.actOK.Load(), ActionFailures: s.actFail.Load(), Errors: s.errors.Load(), Overruns: s.overruns.Load(), PartialsDropped: s.partialsDropped.Load(),
 		MaxLatency: time.Duration(s.maxLatency)}
 	if t := s.lastFired.Load(); t != 0 {
 		out.LastFired = time.Unix(0, t)
@@ -262,11 +263,12 @@ var (
 	descErrors   = prometheus.NewDesc("ems_rule_errors_total", "Rule evaluation errors (overruns included).", []string{"rule"}, nil)
 	descOverruns = prometheus.NewDesc("ems_rule_overruns_total", "Evaluations past the budget.", []string{"rule"}, nil)
 	descLatency  = prometheus.NewDesc("ems_rule_evaluation_mean_seconds", "Mean evaluation latency (fast-path conditions sampled one in 64).", []string{"rule"}, nil)
+	descPartDrop = prometheus.NewDesc("ems_rule_pattern_partials_dropped_total", "Pattern partial matches dropped at the limit per key.", []string{"rule"}, nil)
 	descHookDrop = prometheus.NewDesc("ems_rule_webhook_dropped_total", "Webhook calls dropped because the queue was full or the engine closed.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvals, descMatches, descSupp, descActions, descErrors, descOverruns, descLatency, descHookDrop} {
+	for _, d := range []*prometheus.Desc{descEvals, descMatches, descSupp, descActions, descErrors, descOverruns, descLatency, descPartDrop, descHookDrop} {
 		ch <- d
 	}
 }
@@ -285,6 +287,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descActions, prometheus.CounterValue, float64(st.actFail.Load()), id, "failure")
 		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(st.errors.Load()), id)
 		ch <- prometheus.MustNewConstMetric(descOverruns, prometheus.CounterValue, float64(st.overruns.Load()), id)
+		ch <- prometheus.MustNewConstMetric(descPartDrop, prometheus.CounterValue, float64(st.partialsDropped.Load()), id)
 		var mean float64
 		if st.timedN > 0 {
 			mean = time.Duration(st.latency / st.timedN).Seconds()

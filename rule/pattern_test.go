@@ -240,3 +240,14 @@ func TestChainCannotLeadToPattern(t *testing.T) {
 	require.Len(t, errs, 1)
 	assert.Contains(t, errs[0].Msg, "a chain cannot lead to a pattern rule")
 }
+
+func TestPatternPartialLimitIsCounted(t *testing.T) {
+	h := patternHarness(t, "a -> b", "a", "b")
+	for range 70 {
+		pulse(h, "a")
+	}
+	st, err := h.R.RuleStats("p")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(6), st.PartialsDropped, "64 partial matches kept per key")
+	assert.Len(t, pulse(h, "b"), 1)
+}

@@ -86,6 +86,7 @@ type ruleState struct {
 }
 
 type patKeyState struct {
+	dropped   uint64
 	last      []bool
 	partials  []partial
 	lastFired time.Time
@@ -847,7 +848,12 @@ func (r *Runner) patternEvent(set *ruleSet, pr patRef, now time.Time) bool {
 	if !res.val || was {
 		return false
 	}
-	return cr.pat.occur(ks, int(pr.event), now)
+	before := ks.dropped
+	m := cr.pat.occur(ks, int(pr.event), now)
+	if d := ks.dropped - before; d > 0 {
+		cr.stats.partialsDropped.Add(d)
+	}
+	return m
 }
 
 const maxPartials = 64
@@ -901,6 +907,7 @@ func (cp *cpattern) occur(ks *patKeyState, ev int, now time.Time) bool {
 		} else {
 			if len(ks.partials) >= maxPartials {
 				ks.partials = ks.partials[1:]
+				ks.dropped++
 			}
 			ks.partials = append(ks.partials, p)
 		}
