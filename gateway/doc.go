@@ -45,8 +45,8 @@
 // # Middleware
 //
 // Every request gets an X-Request-ID (a sane incoming one is kept), one
-// access-log line through slog (method, path, route, status, bytes,
-// duration, client name; never a header, query or key), panic recovery to a
+// access-log line through slog at Info (method, path, status, duration,
+// client name, remote IP, request ID; never a header, query or key), panic recovery to a
 // JSON 500, and CORS for the configured origins. Per route: authentication
 // (X-API-Key or Authorization: Bearer; keys are kept as SHA-256 digests
 // and compared in constant time) with roles viewer < operator < admin;

@@ -286,7 +286,7 @@ func TestKeysNeverLogged(t *testing.T) {
 			t.Fatalf("secret %q in log:\n%s", secret, out)
 		}
 	}
-	if strings.Count(out, `"msg":"http request"`) != 3 || !strings.Contains(out, `"client":"vic"`) || !strings.Contains(out, `"route":"GET /api/v1/points/{id}"`) {
+	if strings.Count(out, `"msg":"http request"`) != 3 || !strings.Contains(out, `"client":"vic"`) || !strings.Contains(out, `"path":"/api/v1/points/pcs1.active_power","status":200`) {
 		t.Fatalf("access log incomplete:\n%s", out)
 	}
 }

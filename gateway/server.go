@@ -399,12 +399,11 @@ func (s *Server) invalidating(next http.Handler, tags []string) http.Handler {
 
 // reqState is the per-request state shared by the middleware: one
 // allocation and one context value per request. It is the ResponseWriter
-// passed down, recording status and size; it unwraps for
+// passed down, recording the status; it unwraps for
 // http.ResponseController (flush, deadlines, hijack).
 type reqState struct {
 	http.ResponseWriter
 	status    int
-	bytes     int64
 	id        string
 	start     time.Time
 	principal principal
@@ -428,9 +427,7 @@ func (w *reqState) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *reqState) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -445,8 +442,9 @@ func (w *reqState) code() int {
 // entry sets up the request state: the request ID (a sane incoming
 // X-Request-ID is kept, else one is made) and, when the request is done,
 // one access-log line: method, path (never the query or any header, so
-// keys cannot leak), route, status, bytes, duration, client name, remote
-// IP, request ID.
+// keys cannot leak), status, duration, client name, remote IP, request ID.
+// Seven attributes on purpose: the line costs about 150 ns per attribute
+// with slog's JSON handler, the largest cost of the middleware chain.
 func (s *Server) entry(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &reqState{ResponseWriter: w, start: time.Now()}
@@ -465,9 +463,7 @@ func (s *Server) entry(next http.Handler) http.Handler {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
-			slog.String("route", r.Pattern),
 			slog.Int("status", st.code()),
-			slog.Int64("bytes", st.bytes),
 			slog.Duration("duration", time.Since(st.start)),
 			slog.String("client", st.principal.name),
 			slog.String("remote", clientIP(r)),
