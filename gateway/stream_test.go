@@ -246,3 +246,33 @@ func TestStreamsOutliveServerTimeouts(t *testing.T) {
 		}
 	}
 }
+
+func TestWebSocketOriginCheck(t *testing.T) {
+	s := newSite()
+	srv := httptest.NewServer(newTestServer(t, s, WithCORS("https://scada.example.com")))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/v1/stream/ws"
+	for origin, ok := range map[string]bool{"https://scada.example.com": true, "https://evil.example.com": false} {
+		h := http.Header{}
+		h.Set("X-API-Key", viewerKey)
+		h.Set("Origin", origin)
+		c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
+		if ok {
+			if err != nil {
+				t.Fatalf("%s: %v", origin, err)
+			}
+			c.Close(websocket.StatusNormalClosure, "")
+			continue
+		}
+		if err == nil {
+			c.CloseNow()
+			t.Fatalf("%s accepted", origin)
+		}
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s: %v %v", origin, resp, err)
+		}
+	}
+	waitFor(t, "unsubscribe", func() bool { return s.events.count() == 0 })
+}
