@@ -26,6 +26,9 @@ import (
 	"github.com/voltage-ems/ems/collect"
 	"github.com/voltage-ems/ems/history"
 	"github.com/voltage-ems/ems/model"
+	"github.com/voltage-ems/ems/relay"
+	"github.com/voltage-ems/ems/relay/mqtt"
+	"github.com/voltage-ems/ems/relay/mqtt/broker"
 	"github.com/voltage-ems/ems/rule"
 )
 
@@ -36,10 +39,11 @@ func main() {
 	duration := flag.Duration("duration", 0, "stop after this long (0 = run until Ctrl-C)")
 	every := flag.Duration("every", 5*time.Second, "status line interval")
 	dataDir := flag.String("data", "", "keep history and alarm state in this directory (default: in memory)")
+	mqttAddr := flag.String("mqtt", "127.0.0.1:0", "address of the in-process MQTT broker (the default picks a free port; \"\" for no MQTT uplink)")
 	verbose := flag.Bool("v", false, "log at debug level")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Stdout, *duration, *every, *dataDir, *verbose)
+	err := run(ctx, os.Stdout, *duration, *every, *dataDir, *mqttAddr, *verbose)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
@@ -47,7 +51,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, out io.Writer, duration, every time.Duration, dataDir string, verbose bool) error {
+func run(ctx context.Context, out io.Writer, duration, every time.Duration, dataDir, mqttAddr string, verbose bool) error {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelDebug
@@ -94,6 +98,26 @@ func run(ctx context.Context, out io.Writer, duration, every time.Duration, data
 	if dataDir != "" {
 		opts = append(opts, ems.WithDataDir(dataDir))
 	}
+	// An MQTT uplink to an in-process broker: samples and events go out on
+	// ems/demo/..., setpoints for the PCS may come in on ems/demo/cmd/write.
+	var uplink *relay.Pipeline
+	var brokerURL string
+	if mqttAddr != "" {
+		b, err := broker.Start(mqttAddr)
+		if err != nil {
+			return fmt.Errorf("mqtt broker: %w (use -mqtt 127.0.0.1:0 for a free port, or -mqtt '' for none)", err)
+		}
+		defer b.Close()
+		up, err := mqtt.New(b.URL(), mqtt.WithSite("demo"), mqtt.WithClientID("ems-quickstart"), mqtt.WithCommands("pcs1.power_setpoint"))
+		if err != nil {
+			return err
+		}
+		if uplink, err = relay.New(up, relay.WithName("mqtt"), relay.WithLogger(logger)); err != nil {
+			return err
+		}
+		brokerURL = b.URL()
+		opts = append(opts, ems.WithRelay("mqtt", uplink))
+	}
 	e, err := ems.New(opts...)
 	if err != nil {
 		return err
@@ -114,6 +138,9 @@ func run(ctx context.Context, out io.Writer, duration, every time.Duration, data
 	go func() { done <- e.Run(runCtx) }()
 
 	fmt.Fprintln(out, "VoltageEMS quickstart: 1 MW / 2 MWh battery, 800 kWp PV, factory load, grid meter (simulated, 60x speed)")
+	if uplink != nil {
+		fmt.Fprintf(out, "MQTT broker %s: subscribe to ems/demo/#; write setpoints with {\"point\":\"pcs1.power_setpoint\",\"value\":-200} on ems/demo/cmd/write\n", brokerURL)
+	}
 	fmt.Fprintln(out, "Ctrl-C to stop.")
 	// The operator dispatches the battery: discharge 300 kW to cover the load.
 	if err := e.Execute(ctx, model.Command{Point: "pcs1.power_setpoint", Value: 300, Source: "quickstart"}); err != nil {
@@ -150,7 +177,11 @@ func run(ctx context.Context, out io.Writer, duration, every time.Duration, data
 			}
 			rate := float64(count-lastCount) / now.Sub(lastAt).Seconds()
 			lastCount, lastAt = count, now
-			fmt.Fprintln(out, statusLine(e, now.Sub(start), rate))
+			line := statusLine(e, now.Sub(start), rate)
+			if uplink != nil {
+				line += fmt.Sprintf("  mqtt %d sent", uplink.Stats().Sent)
+			}
+			fmt.Fprintln(out, line)
 		}
 	}
 }
