@@ -393,6 +393,10 @@ func (e *EMS) Rules() *rule.Runner { return e.rules }
 // History returns the history store in use (nil when disabled).
 func (e *EMS) History() HistoryStore { return e.cfg.history }
 
+// EventsDropped returns how many events were dropped because an event
+// subscriber did not keep up (over all subscribers).
+func (e *EMS) EventsDropped() uint64 { return e.events.dropped.Load() }
+
 // QueueStats returns the counters of every data-path consumer.
 func (e *EMS) QueueStats() []pipeline.Stats { return e.pipe.Stats() }
 
@@ -661,9 +665,10 @@ func (e *EMS) execute(ctx context.Context, cmd model.Command) (string, error) {
 
 // eventHub fans events out to subscribers without blocking.
 type eventHub struct {
-	mu     sync.Mutex
-	subs   map[*eventSub]struct{}
-	closed bool
+	mu      sync.Mutex
+	subs    map[*eventSub]struct{}
+	closed  bool
+	dropped atomic.Uint64 // events dropped for slow subscribers, all subscribers
 }
 
 type eventSub struct {
@@ -711,6 +716,7 @@ func (h *eventHub) deliver(evs []model.Event) {
 					select {
 					case <-s.ch:
 						s.dropped.Add(1)
+						h.dropped.Add(1)
 					default:
 					}
 					continue

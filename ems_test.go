@@ -350,3 +350,29 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEventSubscriberDropsOldest: a subscriber that does not read loses
+// its oldest events, counted, and never blocks the command path.
+func TestEventSubscriberDropsOldest(t *testing.T) {
+	e, err := ems.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	slow, stop := e.SubscribeEvents(2)
+	for i := 0; i < 5; i++ {
+		_ = e.Execute(context.Background(), model.Command{ID: fmt.Sprint(i), Point: "nope.x", Value: 1})
+	}
+	if d := e.EventsDropped(); d != 3 {
+		t.Fatalf("dropped = %d, want 3", d)
+	}
+	for _, want := range []string{"3", "4"} {
+		if ev := <-slow; ev.ID != want || ev.Kind != model.EventCommandFailed {
+			t.Fatalf("got %s %s, want the newest events (id %s)", ev.Kind, ev.ID, want)
+		}
+	}
+	stop()
+	if _, open := <-slow; open {
+		t.Fatal("channel open after cancel")
+	}
+}

@@ -17,6 +17,7 @@ type queueCollector struct {
 	e                                  *EMS
 	processed, dropped, depth, lag, ev *prometheus.Desc
 	droppedEv                          *prometheus.Desc
+	subDropped                         *prometheus.Desc
 }
 
 func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -26,9 +27,11 @@ func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- q.lag
 	ch <- q.ev
 	ch <- q.droppedEv
+	ch <- q.subDropped
 }
 
 func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(q.subDropped, prometheus.CounterValue, float64(q.e.events.dropped.Load()))
 	for _, st := range q.e.pipe.Stats() {
 		ch <- prometheus.MustNewConstMetric(q.processed, prometheus.CounterValue, float64(st.Processed), st.Name)
 		ch <- prometheus.MustNewConstMetric(q.ev, prometheus.CounterValue, float64(st.ProcessedEvents), st.Name)
@@ -54,12 +57,13 @@ func newMetrics(reg prometheus.Registerer, e *EMS) (*metrics, error) {
 	}
 	l := []string{"consumer"}
 	qc := &queueCollector{e: e,
-		processed: prometheus.NewDesc("ems_consumer_processed_samples_total", "Samples handled by a data-path consumer.", l, nil),
-		ev:        prometheus.NewDesc("ems_consumer_processed_events_total", "Events handled by a data-path consumer.", l, nil),
-		dropped:   prometheus.NewDesc("ems_consumer_dropped_samples_total", "Samples dropped because a consumer's queue was full or closed.", l, nil),
-		droppedEv: prometheus.NewDesc("ems_consumer_dropped_events_total", "Events dropped because a consumer's queue was full or closed.", l, nil),
-		depth:     prometheus.NewDesc("ems_consumer_queue_depth", "Batches waiting in a consumer's queue.", l, nil),
-		lag:       prometheus.NewDesc("ems_consumer_lag_seconds", "Age of the last batch a consumer handled, when it handled it.", l, nil),
+		processed:  prometheus.NewDesc("ems_consumer_processed_samples_total", "Samples handled by a data-path consumer.", l, nil),
+		ev:         prometheus.NewDesc("ems_consumer_processed_events_total", "Events handled by a data-path consumer.", l, nil),
+		dropped:    prometheus.NewDesc("ems_consumer_dropped_samples_total", "Samples dropped because a consumer's queue was full or closed.", l, nil),
+		droppedEv:  prometheus.NewDesc("ems_consumer_dropped_events_total", "Events dropped because a consumer's queue was full or closed.", l, nil),
+		depth:      prometheus.NewDesc("ems_consumer_queue_depth", "Batches waiting in a consumer's queue.", l, nil),
+		lag:        prometheus.NewDesc("ems_consumer_lag_seconds", "Age of the last batch a consumer handled, when it handled it.", l, nil),
+		subDropped: prometheus.NewDesc("ems_event_subscriber_dropped_total", "Events dropped because an event subscriber did not keep up.", nil, nil),
 	}
 	for _, c := range []prometheus.Collector{m.samplesIn, m.collectorErrors, m.componentErrors, m.commands, qc} {
 		if err := reg.Register(c); err != nil {
