@@ -303,6 +303,11 @@ func (e *EMS) emit(ctx context.Context, evs []model.Event) {
 		return
 	}
 	e.events.deliver(evs)
+	if e.gw != nil {
+		for i := range evs {
+			e.gw.InvalidateEvent(evs[i])
+		}
+	}
 	if len(e.cfg.relays) == 0 {
 		return
 	}

@@ -5,12 +5,22 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/voltage-ems/ems/alarm"
 	"github.com/voltage-ems/ems/gateway"
+	"github.com/voltage-ems/ems/history"
+	"github.com/voltage-ems/ems/rule"
 )
 
 type healthFunc func(ctx context.Context) error
 
 func (f healthFunc) Health(ctx context.Context) error { return f(ctx) }
+
+// The default components implement what the gateway exposes.
+var (
+	_ gateway.Alarms  = (*alarm.Engine)(nil)
+	_ gateway.Rules   = (*rule.Runner)(nil)
+	_ gateway.History = (*history.DB)(nil)
+)
 
 // buildGateway creates the HTTP gateway over the EMS's snapshot, command
 // path, streams and components, and opens its listener so that
@@ -31,6 +41,17 @@ func (e *EMS) buildGateway() error {
 	}
 	if e.cfg.registerer != nil {
 		opts = append(opts, gateway.WithMetrics(e.cfg.registerer))
+	}
+	// The components in use: the defaults, or a vendor's when it implements
+	// what the gateway reads (routes of a missing capability answer 501).
+	if a, ok := e.cfg.alarmer.(gateway.Alarms); ok {
+		opts = append(opts, gateway.WithAlarms(a))
+	}
+	if r, ok := e.cfg.rules.(gateway.Rules); ok {
+		opts = append(opts, gateway.WithRules(r))
+	}
+	if h := e.cfg.history; h != nil {
+		opts = append(opts, gateway.WithHistory(h))
 	}
 	opts = append(opts, e.cfg.gatewayOpts...)
 	gw, err := gateway.New(opts...)
