@@ -10,7 +10,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,12 +20,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/voltage-ems/ems"
 	"github.com/voltage-ems/ems/alarm"
 	"github.com/voltage-ems/ems/collect"
+	"github.com/voltage-ems/ems/gateway"
 	"github.com/voltage-ems/ems/history"
 	"github.com/voltage-ems/ems/model"
 	"github.com/voltage-ems/ems/relay"
@@ -40,10 +44,11 @@ func main() {
 	every := flag.Duration("every", 5*time.Second, "status line interval")
 	dataDir := flag.String("data", "", "keep history and alarm state in this directory (default: in memory)")
 	mqttAddr := flag.String("mqtt", "127.0.0.1:0", "address of the in-process MQTT broker (the default picks a free port; \"\" for no MQTT uplink)")
+	httpAddr := flag.String("http", "127.0.0.1:8080", "address of the HTTP API (\"\" for none)")
 	verbose := flag.Bool("v", false, "log at debug level")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Stdout, *duration, *every, *dataDir, *mqttAddr, *verbose)
+	err := run(ctx, os.Stdout, *duration, *every, *dataDir, *mqttAddr, *httpAddr, *verbose)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
@@ -51,7 +56,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, out io.Writer, duration, every time.Duration, dataDir, mqttAddr string, verbose bool) error {
+func run(ctx context.Context, out io.Writer, duration, every time.Duration, dataDir, mqttAddr, httpAddr string, verbose bool) error {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelDebug
@@ -118,7 +123,26 @@ func run(ctx context.Context, out io.Writer, duration, every time.Duration, data
 		brokerURL = b.URL()
 		opts = append(opts, ems.WithRelay("mqtt", uplink))
 	}
+	// The HTTP API: anyone on this machine may read; commands and alarm
+	// operations need the operator key, rule and definition changes the
+	// admin key. The keys are made up at start and printed below.
+	var opKey, adminKey string
+	if httpAddr != "" {
+		opKey, adminKey = randomKey(), randomKey()
+		gw := []gateway.Option{
+			gateway.WithAnonymous(gateway.RoleViewer),
+			gateway.WithAPIKey("operator", opKey, gateway.RoleOperator),
+			gateway.WithAPIKey("admin", adminKey, gateway.RoleAdmin),
+		}
+		opts = append(opts, ems.WithGateway(httpAddr, gw...))
+	}
 	e, err := ems.New(opts...)
+	if err != nil && httpAddr != "" && strings.Contains(err.Error(), "address already in use") {
+		fmt.Fprintf(out, "%s is in use; serving the API on a free port instead\n", httpAddr)
+		opts[len(opts)-1] = ems.WithGateway("127.0.0.1:0", gateway.WithAnonymous(gateway.RoleViewer),
+			gateway.WithAPIKey("operator", opKey, gateway.RoleOperator), gateway.WithAPIKey("admin", adminKey, gateway.RoleAdmin))
+		e, err = ems.New(opts...)
+	}
 	if err != nil {
 		return err
 	}
@@ -140,6 +164,11 @@ func run(ctx context.Context, out io.Writer, duration, every time.Duration, data
 	fmt.Fprintln(out, "VoltageEMS quickstart: 1 MW / 2 MWh battery, 800 kWp PV, factory load, grid meter (simulated, 60x speed)")
 	if uplink != nil {
 		fmt.Fprintf(out, "MQTT broker %s: subscribe to ems/demo/#; write setpoints with {\"point\":\"pcs1.power_setpoint\",\"value\":-200} on ems/demo/cmd/write\n", brokerURL)
+	}
+	if addr := e.GatewayAddr(); addr != "" {
+		fmt.Fprintf(out, "HTTP API http://%s/api/v1 (docs: /api/v1/docs); operator key %s, admin key %s\n", addr, opKey, adminKey)
+		fmt.Fprintf(out, "  curl http://%s/api/v1/points/bat1.soc\n", addr)
+		fmt.Fprintf(out, "  curl -H 'X-API-Key: %s' -H 'Content-Type: application/json' -d '{\"point\":\"pcs1.power_setpoint\",\"value\":-200}' http://%s/api/v1/commands\n", opKey, addr)
 	}
 	fmt.Fprintln(out, "Ctrl-C to stop.")
 	// The operator dispatches the battery: discharge 300 kW to cover the load.
@@ -235,4 +264,13 @@ func printHistory(out io.Writer, e *ems.EMS, start time.Time) {
 		}
 		fmt.Fprintln(out)
 	}
+}
+
+// randomKey returns a fresh 128-bit API key in hex.
+func randomKey() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b[:])
 }

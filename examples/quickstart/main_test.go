@@ -18,7 +18,7 @@ import (
 func TestQuickstart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var out bytes.Buffer
-		if err := run(context.Background(), &out, 2*time.Minute, 10*time.Second, "", "", false); err != nil {
+		if err := run(context.Background(), &out, 2*time.Minute, 10*time.Second, "", "", "", false); err != nil {
 			t.Fatal(err)
 		}
 		got := out.String()
