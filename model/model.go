@@ -74,53 +74,35 @@ func (m *Model) Instance(name string) (*Instance, bool) {
 // ones (parents first). A child's measurement overrides a parent's of the
 // same name.
 func (m *Model) Measurements(t string) []Measurement {
-	chain := m.chain(t)
-	var out []Measurement
-	idx := map[string]int{}
-	for i := len(chain) - 1; i >= 0; i-- {
-		for _, ms := range chain[i].Measurements {
-			if j, ok := idx[ms.Name]; ok {
-				out[j] = ms
-				continue
-			}
-			idx[ms.Name] = len(out)
-			out = append(out, ms)
-		}
-	}
-	return out
+	return inherited(m.chain(t), func(t *Template) []Measurement { return t.Measurements },
+		func(x Measurement) string { return x.Name })
 }
 
 // Actions returns the actions of template t including inherited ones.
 func (m *Model) Actions(t string) []Action {
-	chain := m.chain(t)
-	var out []Action
-	idx := map[string]int{}
-	for i := len(chain) - 1; i >= 0; i-- {
-		for _, a := range chain[i].Actions {
-			if j, ok := idx[a.Name]; ok {
-				out[j] = a
-				continue
-			}
-			idx[a.Name] = len(out)
-			out = append(out, a)
-		}
-	}
-	return out
+	return inherited(m.chain(t), func(t *Template) []Action { return t.Actions },
+		func(x Action) string { return x.Name })
 }
 
 // Properties returns the properties of template t including inherited ones.
 func (m *Model) Properties(t string) []Property {
-	chain := m.chain(t)
-	var out []Property
+	return inherited(m.chain(t), func(t *Template) []Property { return t.Properties },
+		func(x Property) string { return x.Name })
+}
+
+// inherited merges the items of a template chain (child first), parents'
+// items first, a child's item replacing a parent's of the same name.
+func inherited[T any](chain []*Template, items func(*Template) []T, name func(T) string) []T {
+	var out []T
 	idx := map[string]int{}
 	for i := len(chain) - 1; i >= 0; i-- {
-		for _, p := range chain[i].Properties {
-			if j, ok := idx[p.Name]; ok {
-				out[j] = p
+		for _, x := range items(chain[i]) {
+			if j, ok := idx[name(x)]; ok {
+				out[j] = x
 				continue
 			}
-			idx[p.Name] = len(out)
-			out = append(out, p)
+			idx[name(x)] = len(out)
+			out = append(out, x)
 		}
 	}
 	return out
