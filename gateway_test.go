@@ -35,7 +35,7 @@ func TestGatewayThroughEMS(t *testing.T) {
 		}
 	}()
 	base := "http://" + e.GatewayAddr()
-	if err := e.Publish(ctx, []model.Sample{{Point: "bess.T.2", Value: 42.5}}); err != nil {
+	if err := e.Publish(ctx, []model.Sample{{Point: "ext.T.2", Value: 42.5}}); err != nil {
 		t.Fatal(err)
 	}
 	do := func(method, path, key, body string) (int, string) {
@@ -59,7 +59,7 @@ func TestGatewayThroughEMS(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 
-	code, body := do("GET", "/api/v1/points/bat1.soc", "view-secret-0123456789", "")
+	code, body := do("GET", "/api/v1/points/ext.T.2", "view-secret-0123456789", "")
 	var smp model.Sample
 	if code != 200 || json.Unmarshal([]byte(body), &smp) != nil || smp.Value != 42.5 {
 		t.Fatalf("GET point: %d %s", code, body)
