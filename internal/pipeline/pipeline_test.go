@@ -23,17 +23,17 @@ func batchOf(start, n int) *Batch {
 	return b
 }
 
-// TestBlockLosesNothingDropOldestCounts runs a fast and a blocked slow
-// consumer. The Block consumer must see every sample in order; the
-// DropOldest consumer must see the newest ones, in order, and the dropped
-// count must make up exactly the difference.
+// TestBlockLosesNothingDropOldestCounts runs a Block consumer and a
+// stalled DropOldest consumer. The Block consumer must see every sample in
+// order; the DropOldest consumer must keep the batch in its handler plus
+// the newest batches that fit its queue, and count exactly the rest.
 func TestBlockLosesNothingDropOldestCounts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		gate := make(chan struct{})
+		gateBlock, gateDrop := make(chan struct{}), make(chan struct{})
 		var mu sync.Mutex
 		var blockSeen, dropSeen []float64
 		block := &Consumer{Name: "history", Policy: Block, Size: 2, Samples: true, Handle: func(_ context.Context, b *Batch) {
-			<-gate
+			<-gateBlock
 			mu.Lock()
 			for _, s := range b.Samples {
 				blockSeen = append(blockSeen, s.Value)
@@ -41,7 +41,7 @@ func TestBlockLosesNothingDropOldestCounts(t *testing.T) {
 			mu.Unlock()
 		}}
 		drop := &Consumer{Name: "relay", Policy: DropOldest, Size: 3, Samples: true, Handle: func(_ context.Context, b *Batch) {
-			<-gate
+			<-gateDrop
 			mu.Lock()
 			for _, s := range b.Samples {
 				dropSeen = append(dropSeen, s.Value)
@@ -61,14 +61,20 @@ func TestBlockLosesNothingDropOldestCounts(t *testing.T) {
 			close(published)
 		}()
 		synctest.Wait()
-		// The publisher is now blocked by the Block consumer: one batch in
-		// each handler, 2 queued in history. The drop consumer has dropped
-		// what did not fit.
+		// The publisher is blocked by the Block consumer: one batch in its
+		// handler and 2 queued; nothing has been dropped for it.
 		if st := block.Stats(); st.Depth != 2 || st.Dropped != 0 {
 			t.Fatalf("block stats while stalled = %+v", st)
 		}
-		close(gate)
+		close(gateBlock)
 		<-published
+		synctest.Wait()
+		// The stalled DropOldest consumer holds batch 0 in its handler and
+		// the newest 3 batches in its queue; the other 16 were dropped.
+		if st := drop.Stats(); st.Dropped != 16*size || st.Depth != 3 {
+			t.Fatalf("drop stats = %+v, want 160 dropped, depth 3", st)
+		}
+		close(gateDrop)
 		p.Close()
 		if len(blockSeen) != batches*size {
 			t.Fatalf("block consumer saw %d samples, want %d", len(blockSeen), batches*size)
@@ -78,23 +84,23 @@ func TestBlockLosesNothingDropOldestCounts(t *testing.T) {
 				t.Fatalf("block consumer order broken at %d: %g", i, v)
 			}
 		}
-		st := drop.Stats()
-		if got := uint64(len(dropSeen)) + st.Dropped; got != batches*size {
-			t.Fatalf("drop consumer: seen %d + dropped %d != %d", len(dropSeen), st.Dropped, batches*size)
+		var want []float64
+		for v := 0; v < size; v++ {
+			want = append(want, float64(v))
 		}
-		if st.Dropped == 0 {
-			t.Fatal("drop consumer dropped nothing although it was stalled")
+		for v := 17 * size; v < batches*size; v++ {
+			want = append(want, float64(v))
 		}
-		for i := 1; i < len(dropSeen); i++ {
-			if dropSeen[i] <= dropSeen[i-1] {
-				t.Fatalf("drop consumer order broken: %g after %g", dropSeen[i], dropSeen[i-1])
+		if len(dropSeen) != len(want) {
+			t.Fatalf("drop consumer saw %v, want %v", dropSeen, want)
+		}
+		for i := range want {
+			if dropSeen[i] != want[i] {
+				t.Fatalf("drop consumer saw %v, want %v", dropSeen, want)
 			}
 		}
-		if dropSeen[len(dropSeen)-1] != batches*size-1 {
-			t.Fatalf("newest sample lost: last seen %g", dropSeen[len(dropSeen)-1])
-		}
-		if st.Processed != uint64(len(dropSeen)) {
-			t.Fatalf("processed counter %d != seen %d", st.Processed, len(dropSeen))
+		if st := drop.Stats(); st.Processed != uint64(len(dropSeen)) || st.Processed+st.Dropped != batches*size {
+			t.Fatalf("drop consumer counters %+v do not add up to %d", st, batches*size)
 		}
 	})
 }
