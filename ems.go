@@ -403,7 +403,7 @@ func (e *EMS) History() HistoryStore { return e.cfg.history }
 func (e *EMS) EventsDropped() uint64 { return e.events.dropped.Load() }
 
 // QueueStats returns the counters of every data-path consumer.
-func (e *EMS) QueueStats() []pipeline.Stats { return e.pipe.Stats() }
+func (e *EMS) QueueStats() []ConsumerStats { return e.pipe.Stats() }
 
 // GatewayAddr returns the address the HTTP gateway listens on, or "" when
 // there is no gateway.

@@ -24,6 +24,10 @@ type Option func(*config) error
 // Policy is what a consumer's queue does when it is full.
 type Policy = pipeline.Policy
 
+// ConsumerStats are the counters of one data-path consumer: samples and
+// events processed and dropped, queue depth and capacity, and lag.
+type ConsumerStats = pipeline.Stats
+
 // Queue policies.
 const (
 	// Block makes the publisher wait: nothing is lost, collection slows down.
