@@ -1128,6 +1128,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) ([]model.Event, error)
 	if e.closed {
 		return nil, ErrClosed
 	}
+	e.j.syncIfDue()
 	n := now.UnixNano()
 	t := e.t
 	if len(e.scratch) == 0 {

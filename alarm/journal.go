@@ -27,7 +27,16 @@ type journal struct {
 	log  *slog.Logger
 	err  error
 	n    int // records written since the last compaction
+
+	dirty    bool      // written since the last fsync
+	lastSync time.Time // when the file was last fsynced
 }
+
+// syncEvery bounds how much journal an OS crash can lose: a flush fsyncs
+// the file when it has unsynced records and the last fsync is older than
+// this, and Tick does the same, so a record is on disk within about
+// syncEvery plus one tick of being written.
+const syncEvery = time.Second
 
 // compactAfter is the number of appended records after which the engine
 // rewrites the journal.
@@ -156,6 +165,7 @@ func (j *journal) write(r *jrec) {
 	}
 	b = append(b, '\n')
 	j.n++
+	j.dirty = true
 	if _, err := j.w.Write(b); err != nil {
 		j.err = err
 		j.log.Error("alarm: journal write failed; alarm state is no longer persisted", "file", j.path, "err", err)
@@ -178,7 +188,28 @@ func (j *journal) flush() {
 	if err := j.w.Flush(); err != nil {
 		j.err = err
 		j.log.Error("alarm: journal flush failed", "file", j.path, "err", err)
+		return
 	}
+	j.syncIfDue()
+}
+
+// syncIfDue fsyncs flushed records when the last fsync is older than
+// syncEvery. Records still in the write buffer are flushed first.
+func (j *journal) syncIfDue() {
+	if j == nil || j.err != nil || !j.dirty || time.Since(j.lastSync) < syncEvery {
+		return
+	}
+	if err := j.w.Flush(); err != nil {
+		j.err = err
+		j.log.Error("alarm: journal flush failed", "file", j.path, "err", err)
+		return
+	}
+	if err := j.f.Sync(); err != nil {
+		j.err = err
+		j.log.Error("alarm: journal fsync failed; alarm state is no longer persisted", "file", j.path, "err", err)
+		return
+	}
+	j.dirty, j.lastSync = false, time.Now()
 }
 
 func (j *journal) close() error {
