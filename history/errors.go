@@ -33,6 +33,7 @@ type QueryError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *QueryError) Error() string {
 	return fmt.Sprintf("history: invalid query: %s %q: %s", e.Field, e.Value, e.Reason)
 }
@@ -47,6 +48,7 @@ type LimitError struct {
 	Got   int // how many there were (at least), when known
 }
 
+// Error implements error.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("history: query limit exceeded: more than %d %s (at least %d); narrow the points, the time range or use a coarser step", e.Limit, e.What, e.Got)
 }
@@ -64,6 +66,7 @@ type OutOfOrderError struct {
 	Window   time.Duration // the configured window
 }
 
+// Error implements error.
 func (e *OutOfOrderError) Error() string {
 	return fmt.Sprintf("history: %d sample(s) out of order, first %s at %s: older than the %s out-of-order window allows or already compacted into a block",
 		e.Rejected, e.Point, e.Time.UTC().Format(time.RFC3339Nano), e.Window)
@@ -80,6 +83,7 @@ type CorruptError struct {
 	Err    error  // what failed
 }
 
+// Error implements error.
 func (e *CorruptError) Error() string {
 	s := fmt.Sprintf("history: corrupt data in %s at offset %d", e.File, e.Offset)
 	if e.Point != "" {

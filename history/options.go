@@ -29,6 +29,7 @@ const (
 	SyncNever
 )
 
+// String returns the policy name: "interval", "always" or "never".
 func (s Sync) String() string {
 	switch s {
 	case SyncInterval:

@@ -36,6 +36,7 @@ type StatusError struct {
 	Body string // at most 512 bytes of the answer
 }
 
+// Error implements error.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("webhook: HTTP %d: %s", e.Code, e.Body)
 }
