@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Role is what a client may do. Roles are ordered: an admin may do what an
@@ -45,13 +46,21 @@ type principal struct {
 	name string // credential name, "anonymous", or "" when none
 	role Role   // 0 when unauthenticated
 	key  string // rate-limit key
+	// ticket is true when a stream ticket was presented.
+	ticket bool
 }
 
 // authenticate resolves the credentials of r. bad is true when credentials
 // were presented and none matched. Comparison is constant-time over every
 // configured credential of the presented kind (SHA-256 digests, so secret
 // lengths leak nothing either), and nothing of the secret is kept.
-func (s *Server) authenticate(r *http.Request) (p principal, bad bool) {
+//
+// When tickets is true (the stream routes) and r carries no credential
+// header, a ?ticket= parameter is redeemed: a valid one authenticates r as
+// the ticket's creator and is spent; an unknown, expired, reused or
+// repeated one is bad credentials. Elsewhere the parameter is ignored and
+// never spent.
+func (s *Server) authenticate(r *http.Request, tickets bool) (p principal, bad bool) {
 	var secret, kind string
 	if k := headerValue(r.Header, "X-Api-Key"); k != "" {
 		secret, kind = k, "key"
@@ -61,6 +70,15 @@ func (s *Server) authenticate(r *http.Request) (p principal, bad bool) {
 			return principal{key: "ip:" + clientIP(r)}, true
 		}
 		secret, kind = strings.TrimSpace(a[len(pfx):]), "bearer"
+	}
+	if kind == "" && tickets {
+		if t, present := ticketOf(r); present {
+			e, ok := s.tickets.consume(t, time.Now())
+			if !ok {
+				return principal{key: "ip:" + clientIP(r), ticket: true}, true
+			}
+			return principal{name: e.name, role: e.role, key: "cred:" + e.name, ticket: true}, false
+		}
 	}
 	if kind == "" {
 		if s.cfg.anonymous != 0 {

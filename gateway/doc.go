@@ -22,6 +22,7 @@
 //	GET    /api/v1/rules/{id}/stats, /rule-stats
 //	GET    /api/v1/history                      points, from, to, step, agg; JSON or CSV
 //	GET    /api/v1/stream, /api/v1/stream/ws    live samples and events
+//	POST   /api/v1/stream/tickets               single-use ticket to open a stream from a browser
 //	GET    /api/v1/openapi.json, /api/v1/docs
 //	GET    /healthz, /readyz, /metrics
 //
@@ -49,7 +50,8 @@
 // client name, remote IP, request ID; never a header, query or key), panic recovery to a
 // JSON 500, and CORS for the configured origins. Per route: authentication
 // (X-API-Key or Authorization: Bearer; keys are kept as SHA-256 digests
-// and compared in constant time) with roles viewer < operator < admin;
+// and compared in constant time; on the two stream routes also a stream
+// ticket, see below) with roles viewer < operator < admin;
 // per-client token-bucket rate limiting (client = credential name, else
 // remote IP, also for failed logins; limiters bounded by an LRU) answering
 // 429 with Retry-After; a request body limit (413); a GET response cache
@@ -74,10 +76,38 @@
 // include=samples,events. Items arrive in the order the sources deliver
 // them; a slow client loses what its source drops (the snapshot's
 // subscriptions drop the oldest sample and count it). Streams end when the
-// client leaves, when Serve shuts down, or when a source closes. Like every
-// route they authenticate with headers only, which browsers' EventSource
-// and WebSocket cannot send: serve browser dashboards through a proxy that
-// adds the header, or with WithAnonymous(RoleViewer) on a trusted network.
+// client leaves, when Serve shuts down, or when a source closes.
+//
+// # Stream tickets
+//
+// Browsers' EventSource and WebSocket cannot send headers, and API keys
+// are never accepted in URLs (URLs end up in logs and browser history). A
+// dashboard therefore asks for a stream ticket with its usual headers,
+// POST /api/v1/stream/tickets (role viewer, rate-limited like any route),
+// which answers 201 with {"ticket": ..., "expires": RFC 3339}, and opens
+// GET /api/v1/stream?ticket=... or /api/v1/stream/ws?ticket=... with it:
+//
+//   - A ticket is 128 random bits in base64url. The gateway keeps only its
+//     SHA-256 digest, with the creator's credential name and role; the
+//     stream request authenticates as that client (access log, rate-limit
+//     bucket, role).
+//   - It lives 30 s (WithStreamTickets sets up to 5 min; measured by the
+//     gateway's clock) and is spent by its first use: an unknown, expired, reused,
+//     empty or repeated ticket gives 401 with the usual error body. A
+//     request refused afterwards (429, a rejected WebSocket origin) has
+//     still spent it.
+//   - Only the two stream routes accept it, and only when the request
+//     sends no credential header (a header wins and the ticket is left
+//     unspent). Every other route ignores the parameter for
+//     authentication and leaves the ticket unspent; without headers they
+//     answer 401, with headers most reject the unknown parameter with 400.
+//   - At most 10000 (WithStreamTickets) unexpired, unused tickets are
+//     kept; beyond that POST /stream/tickets answers 429 with Retry-After
+//     until the oldest expires. Outstanding tickets are never evicted.
+//
+// The access log prints the path, never the query, so tickets are not
+// logged. Without tickets, browser dashboards need a proxy that adds the
+// header, or WithAnonymous(RoleViewer) on a trusted network.
 //
 // # Errors
 //

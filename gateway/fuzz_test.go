@@ -82,6 +82,7 @@ func FuzzQueryParams(f *testing.F) {
 		"points=a,b*&from=100&to=50", "from=%zz", "limit=99999999999999999999",
 		"state=acked&min_priority=high&all=true", "events=alarm.&include=events",
 		"points=pcs1.active_power&agg=avg&step=1ns",
+		"include=events&ticket=AAAAAAAAAAAAAAAAAAAAAA", "ticket=a&ticket=b",
 	} {
 		f.Add(s, "pcs1.active_power")
 	}

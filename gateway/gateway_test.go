@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,6 +210,9 @@ func TestHostileInput(t *testing.T) {
 	}
 }
 
+// ticketRole marks the stream-ticket credential of TestAuthMatrix.
+const ticketRole Role = -2
+
 func TestAuthMatrix(t *testing.T) {
 	gw := newFullSite(t).server(t, WithMetrics(prometheus.NewRegistry()))
 	creds := []struct {
@@ -224,6 +228,11 @@ func TestAuthMatrix(t *testing.T) {
 		{"operator", func(r *http.Request) { r.Header.Set("X-API-Key", operatorKey) }, RoleOperator},
 		{"admin", func(r *http.Request) { r.Header.Set("X-API-Key", adminKey) }, RoleAdmin},
 		{"admin-bearer", func(r *http.Request) { r.Header.Set("Authorization", "bearer "+adminToken) }, RoleAdmin},
+		// An operator's stream ticket: the operator role on the stream
+		// routes, no credentials anywhere else.
+		{"ticket", func(r *http.Request) {
+			r.URL.RawQuery = "ticket=" + url.QueryEscape(issueTicket(t, gw, operatorKey).Ticket)
+		}, ticketRole},
 	}
 	if len(gw.routes) < 10 {
 		t.Fatalf("only %d routes", len(gw.routes))
@@ -244,6 +253,12 @@ func TestAuthMatrix(t *testing.T) {
 				w := httptest.NewRecorder()
 				gw.ServeHTTP(w, req)
 				var want int
+				if c.role == ticketRole {
+					c.role = 0
+					if rt.tickets {
+						c.role = RoleOperator
+					}
+				}
 				switch {
 				case rt.Role == RolePublic:
 					want = 0 // anything but 401/403

@@ -35,6 +35,7 @@ func (s *Server) v1Routes() []Route {
 		{Method: "POST", Path: "/commands", Role: RoleOperator, Handler: hf(s.command), Invalidates: []string{TagPoints}},
 		{Method: "GET", Path: "/stream", Role: RoleViewer, Handler: hf(s.streamSSE)},
 		{Method: "GET", Path: "/stream/ws", Role: RoleViewer, Handler: hf(s.streamWS)},
+		{Method: "POST", Path: "/stream/tickets", Role: RoleViewer, Handler: hf(s.createTicket)},
 		{Method: "GET", Path: "/openapi.json", Role: RolePublic, Handler: hf(serveStatic("application/json", openAPIDoc))},
 		{Method: "GET", Path: "/docs", Role: RolePublic, Handler: hf(serveStatic("text/html; charset=utf-8", docsPage))},
 		{Method: "GET", Path: "/_root/healthz", Role: RolePublic, Handler: hf(s.healthz)},

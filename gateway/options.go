@@ -65,6 +65,9 @@ type config struct {
 	apis      []api
 	deprec    map[string]deprecation
 	stream    StreamConfig
+
+	ticketTTL  time.Duration
+	maxTickets int
 }
 
 type namedCheck struct {
@@ -75,6 +78,7 @@ type namedCheck struct {
 type api struct {
 	version string
 	routes  []Route
+	builtin bool // the gateway's own v1 table
 }
 
 type deprecation struct {
@@ -304,7 +308,7 @@ func WithAPI(version string, routes ...Route) Option {
 		if !validVersion(version) {
 			return fmt.Errorf("%w: API version %q must look like v2", ErrInvalidOption, version)
 		}
-		c.apis = append(c.apis, api{version, routes})
+		c.apis = append(c.apis, api{version: version, routes: routes})
 		return nil
 	}
 }

@@ -57,6 +57,7 @@ type Server struct {
 	handler        http.Handler
 	routes         []mounted
 
+	tickets  *ticketStore
 	points   *pool[Points]
 	executor *pool[Executor]
 	ext      extBackends
@@ -70,6 +71,9 @@ type mounted struct {
 	Route
 	version string
 	full    string // "/api/v1/points/{id}"
+	// tickets: a stream ticket (?ticket=) is accepted in place of
+	// credential headers (the built-in stream routes only).
+	tickets bool
 }
 
 const (
@@ -103,7 +107,7 @@ func New(opts ...Option) (*Server, error) {
 	if c.stream.Heartbeat == 0 {
 		c.stream.Heartbeat = 15 * time.Second
 	}
-	s := &Server{cfg: c, log: c.logger}
+	s := &Server{cfg: c, log: c.logger, tickets: newTicketStore(c.ticketTTL, c.maxTickets)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -131,7 +135,7 @@ func New(opts ...Option) (*Server, error) {
 	}
 	s.ext = newExtBackends(&c, bv)
 
-	apis := append([]api{{"v1", s.v1Routes()}}, c.apis...)
+	apis := append([]api{{version: "v1", routes: s.v1Routes(), builtin: true}}, c.apis...)
 	var tags []string
 	for _, a := range apis {
 		for _, rt := range a.routes {
@@ -227,7 +231,7 @@ func (s *Server) register(mux *http.ServeMux, apis []api) error {
 				return fmt.Errorf("%w: route %s registered twice", ErrInvalidOption, key)
 			}
 			seen[key] = true
-			m := mounted{Route: rt, version: a.version, full: full}
+			m := mounted{Route: rt, version: a.version, full: full, tickets: a.builtin && ticketRoutes[rt.Method+" "+rt.Path]}
 			s.routes = append(s.routes, m)
 			var link string
 			if isDep && dep.successor != "" {
@@ -294,7 +298,7 @@ func (s *Server) routeHandler(m mounted, link string) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
-	h = s.authorize(h, m.Role)
+	h = s.authorize(h, m.Role, m.tickets)
 	var depVal, sunVal string
 	if !m.Deprecated.IsZero() {
 		depVal = "@" + strconv.FormatInt(m.Deprecated.Unix(), 10)
@@ -343,9 +347,9 @@ func (s *Server) routeHandler(m mounted, link string) http.Handler {
 // authorize authenticates, rate-limits and checks the role. Clients are
 // rate-limited before their role is checked, and failed authentication
 // counts against the remote IP, so guessing keys is throttled too.
-func (s *Server) authorize(next http.Handler, need Role) http.Handler {
+func (s *Server) authorize(next http.Handler, need Role, tickets bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, bad := s.authenticate(r)
+		p, bad := s.authenticate(r, tickets)
 		st := stateOf(r.Context())
 		if st != nil {
 			st.principal = p
@@ -362,8 +366,17 @@ func (s *Server) authorize(next http.Handler, need Role) http.Handler {
 			if bad || p.role == 0 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="ems"`)
 				msg := "missing credentials: send X-API-Key or Authorization: Bearer"
-				if bad {
+				switch {
+				case bad && p.ticket:
+					msg = "invalid stream ticket: unknown, expired or already used"
+				case bad:
 					msg = "invalid credentials"
+				case tickets:
+					msg += ", or a stream ticket as ?ticket="
+				default:
+					if _, present := ticketOf(r); present {
+						msg += " (stream tickets are accepted only by GET /api/v1/stream and /api/v1/stream/ws)"
+					}
 				}
 				writeErrorStatus(w, http.StatusUnauthorized, "unauthorized", msg)
 				return

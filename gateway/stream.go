@@ -25,7 +25,7 @@ type streamFilter struct {
 
 // parseStreamFilter reads ?points=glob&events=prefix,prefix&include=samples,events.
 func (s *Server) parseStreamFilter(r *http.Request) (streamFilter, error) {
-	q, err := queryParams(r, "points", "events", "include")
+	q, err := queryParams(r, "points", "events", "include", ticketParam)
 	if err != nil {
 		return streamFilter{}, err
 	}
