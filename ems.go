@@ -230,40 +230,18 @@ type alarmTicker interface {
 func (e *EMS) consumers() []*pipeline.Consumer {
 	var cs []*pipeline.Consumer
 	if a := e.cfg.alarmer; a != nil {
-		size, pol := e.queue(ConsumerAlarm, 256, Block)
-		c := &pipeline.Consumer{Name: ConsumerAlarm, Size: size, Policy: pol, Samples: true,
-			Handle: func(ctx context.Context, b *pipeline.Batch) {
-				evs, err := a.Process(ctx, b.Samples)
-				e.componentResult(ConsumerAlarm, err)
-				e.emit(ctx, evs)
-			}}
+		var tick func(context.Context, time.Time) ([]model.Event, error)
 		if t, ok := a.(alarmTicker); ok {
-			c.Interval = e.cfg.tick
-			c.Tick = func(ctx context.Context, now time.Time) {
-				evs, err := t.Tick(ctx, now)
-				e.componentResult(ConsumerAlarm, err)
-				e.emit(ctx, evs)
-			}
+			tick = t.Tick
 		}
-		cs = append(cs, c)
+		cs = append(cs, engineConsumer(e, ConsumerAlarm, a.Process, tick, e.emit))
 	}
 	if r := e.cfg.rules; r != nil {
-		size, pol := e.queue(ConsumerRule, 256, Block)
-		c := &pipeline.Consumer{Name: ConsumerRule, Size: size, Policy: pol, Samples: true,
-			Handle: func(ctx context.Context, b *pipeline.Batch) {
-				acts, err := r.Process(ctx, b.Samples)
-				e.componentResult(ConsumerRule, err)
-				e.applyActions(ctx, acts)
-			}}
+		var tick func(context.Context, time.Time) ([]rule.Action, error)
 		if t, ok := r.(rule.Ticker); ok {
-			c.Interval = e.cfg.tick
-			c.Tick = func(ctx context.Context, now time.Time) {
-				acts, err := t.Tick(ctx, now)
-				e.componentResult(ConsumerRule, err)
-				e.applyActions(ctx, acts)
-			}
+			tick = t.Tick
 		}
-		cs = append(cs, c)
+		cs = append(cs, engineConsumer(e, ConsumerRule, r.Process, tick, e.applyActions))
 	}
 	if h := e.cfg.history; h != nil {
 		size, pol := e.queue(ConsumerHistory, 256, Block)
@@ -280,11 +258,37 @@ func (e *EMS) consumers() []*pipeline.Consumer {
 			Handle: func(ctx context.Context, b *pipeline.Batch) {
 				e.componentResult(name, r.Send(ctx, relay.Batch{Samples: b.Samples, Events: b.Events}))
 			}})
-		if ex, ok := r.(interface{ SetExecutor(relay.Executor) }); ok {
-			ex.SetExecutor(e)
+		if cs, ok := r.(relay.CommandSource); ok {
+			cs.SetExecutor(e)
 		}
 	}
 	return cs
+}
+
+// engineConsumer is the data-path stage of an engine (alarm or rule): its
+// output for each batch, and for each tick when the engine has ticks, is
+// handed to apply. Process and tick run on the consumer's one goroutine.
+func engineConsumer[T any](e *EMS, name string,
+	process func(context.Context, []model.Sample) (T, error),
+	tick func(context.Context, time.Time) (T, error),
+	apply func(context.Context, T),
+) *pipeline.Consumer {
+	size, pol := e.queue(name, 256, Block)
+	c := &pipeline.Consumer{Name: name, Size: size, Policy: pol, Samples: true,
+		Handle: func(ctx context.Context, b *pipeline.Batch) {
+			out, err := process(ctx, b.Samples)
+			e.componentResult(name, err)
+			apply(ctx, out)
+		}}
+	if tick != nil {
+		c.Interval = e.cfg.tick
+		c.Tick = func(ctx context.Context, now time.Time) {
+			out, err := tick(ctx, now)
+			e.componentResult(name, err)
+			apply(ctx, out)
+		}
+	}
+	return c
 }
 
 func (e *EMS) componentResult(name string, err error) {
