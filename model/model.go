@@ -151,7 +151,7 @@ func (m *Model) HasPoint(id string) bool {
 		_, ok := m.compiled.points[id]
 		return ok
 	}
-	i := sort.SearchStrings(m.Points(), id)
 	pts := m.Points()
+	i := sort.SearchStrings(pts, id)
 	return i < len(pts) && pts[i] == id
 }

@@ -134,29 +134,31 @@ var (
 	}
 )
 
+// allowedColumns returns the columns (and YAML keys) of a kind's table.
+func allowedColumns(k Kind) map[string]bool {
+	allowed := map[string]bool{}
+	for _, c := range baseColumns {
+		allowed[c] = true
+	}
+	for _, c := range extraColumns[k] {
+		allowed[c] = true
+	}
+	return allowed
+}
+
 // LoadPointTableDir reads telemetry.csv, signal.csv, control.csv and
 // adjustment.csv from dir (a missing file means no points of that kind)
 // and validates the result. Errors name the file, line and column.
 func LoadPointTableDir(dir, channel string) (*PointTable, error) {
 	t := &PointTable{Channel: channel}
 	var errs ConfigErrors
-	found := false
-	for _, k := range Kinds {
-		path := filepath.Join(dir, tableFiles[k])
-		b, err := os.ReadFile(path)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("model: read point table: %w", err)
-		}
-		found = true
+	found, err := eachKindFile(dir, func(k Kind) string { return tableFiles[k] }, func(b []byte, path string, k Kind) {
 		pts, err := ParsePointCSV(bytes.NewReader(b), path, k)
 		errs = append(errs, AsConfigErrors(err)...)
-		if err != nil && len(AsConfigErrors(err)) == 0 {
-			return nil, err
-		}
 		t.Points = append(t.Points, pts...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("model: read point table: %w", err)
 	}
 	if !found {
 		return nil, &ConfigError{File: dir, Msg: "no point table files (telemetry.csv, signal.csv, control.csv, adjustment.csv)"}
@@ -173,25 +175,11 @@ func LoadPointTableDir(dir, channel string) (*PointTable, error) {
 // in errors. The header row is required; column order is free; unknown
 // columns are errors. All problems of the file are returned together.
 func ParsePointCSV(r io.Reader, file string, k Kind) ([]Point, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	cr.Comment = '#'
-	cr.ReuseRecord = false
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, &ConfigError{File: file, Line: 1, Msg: "empty file: a header row is required"}
-	}
+	cr, header, err := openCSV(r, file)
 	if err != nil {
-		return nil, csvError(file, err)
+		return nil, err
 	}
-	allowed := map[string]bool{}
-	for _, c := range baseColumns {
-		allowed[c] = true
-	}
-	for _, c := range extraColumns[k] {
-		allowed[c] = true
-	}
+	allowed := allowedColumns(k)
 	var errs ConfigErrors
 	col := map[string]int{}
 	for i, h := range header {
@@ -390,17 +378,11 @@ func ParsePointTableYAML(b []byte, file string) (*PointTable, error) {
 		nodes []yaml.Node
 	}{{Telemetry, yt.Telemetry}, {Signal, yt.Signal}, {Control, yt.Control}, {Adjustment, yt.Adjustment}} {
 		seen := map[uint32]int{}
+		allowed := allowedColumns(group.k)
 		for i := range group.nodes {
 			n := &group.nodes[i]
 			var yp yamlPoint
 			if n.Kind == yaml.MappingNode {
-				allowed := map[string]bool{}
-				for _, c := range baseColumns {
-					allowed[c] = true
-				}
-				for _, c := range extraColumns[group.k] {
-					allowed[c] = true
-				}
 				for j := 0; j+1 < len(n.Content); j += 2 {
 					if key := n.Content[j]; !allowed[key.Value] {
 						errs = append(errs, &ConfigError{File: file, Line: key.Line, Column: key.Column, Field: key.Value, Msg: "unknown field for a " + group.k.Name() + " point"})
@@ -504,35 +486,57 @@ type Mapping struct {
 func LoadMappingDir(dir string) ([]Mapping, error) {
 	var out []Mapping
 	var errs ConfigErrors
+	_, err := eachKindFile(dir, func(k Kind) string { return k.Name() + "_mapping.csv" }, func(b []byte, path string, k Kind) {
+		ms, err := ParseMappingCSV(bytes.NewReader(b), path, k)
+		errs = append(errs, AsConfigErrors(err)...)
+		out = append(out, ms...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("model: read mapping: %w", err)
+	}
+	return out, errs.Err()
+}
+
+// eachKindFile calls fn with the content of dir/name(k) for every kind
+// whose file exists, in T, S, C, A order. found reports whether any did.
+func eachKindFile(dir string, name func(Kind) string, fn func(b []byte, path string, k Kind)) (found bool, err error) {
 	for _, k := range Kinds {
-		path := filepath.Join(dir, k.Name()+"_mapping.csv")
+		path := filepath.Join(dir, name(k))
 		b, err := os.ReadFile(path)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("model: read mapping: %w", err)
+			return found, err
 		}
-		ms, err := ParseMappingCSV(bytes.NewReader(b), path, k)
-		errs = append(errs, AsConfigErrors(err)...)
-		out = append(out, ms...)
+		found = true
+		fn(b, path, k)
 	}
-	return out, errs.Err()
+	return found, nil
 }
 
-// ParseMappingCSV parses a mapping CSV of kind k. The header is required
-// and must contain point_id; point ids must be unique.
-func ParseMappingCSV(r io.Reader, file string, k Kind) ([]Mapping, error) {
+// openCSV returns a reader positioned after the header row, and the header.
+func openCSV(r io.Reader, file string) (*csv.Reader, []string, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	cr.Comment = '#'
 	header, err := cr.Read()
 	if err == io.EOF {
-		return nil, &ConfigError{File: file, Line: 1, Msg: "empty file: a header row is required"}
+		return nil, nil, &ConfigError{File: file, Line: 1, Msg: "empty file: a header row is required"}
 	}
 	if err != nil {
-		return nil, csvError(file, err)
+		return nil, nil, csvError(file, err)
+	}
+	return cr, header, nil
+}
+
+// ParseMappingCSV parses a mapping CSV of kind k. The header is required
+// and must contain point_id; point ids must be unique.
+func ParseMappingCSV(r io.Reader, file string, k Kind) ([]Mapping, error) {
+	cr, header, err := openCSV(r, file)
+	if err != nil {
+		return nil, err
 	}
 	names := make([]string, len(header))
 	idCol := -1
