@@ -139,23 +139,7 @@ type EscalationStep struct {
 }
 
 // Duration is a time.Duration written as "5s", "10m" in YAML and JSON.
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("invalid duration %q (want e.g. 5s, 10m)", b)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText formats the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// String formats the duration as a Go duration string.
-func (d Duration) String() string { return time.Duration(d).String() }
+type Duration = model.Duration
 
 // Priority ranks alarms from 1 to 1000. The names low, medium, high and
 // critical stand for 250, 500, 750 and 1000. Zero means "not set".
@@ -244,8 +228,6 @@ type file struct {
 	Alarms []Definition `yaml:"alarms"`
 }
 
-var lineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
-
 // LoadDefinitions reads a YAML document of the form
 //
 //	alarms:
@@ -271,13 +253,13 @@ func LoadDefinitions(r io.Reader, name string) ([]Definition, error) {
 func loadDefs(data []byte, name string) ([]Definition, []*yaml.Node, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, nil, yamlErrors(name, err)
+		return nil, nil, model.YAMLErrors(name, err)
 	}
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, yamlErrors(name, err)
+		return nil, nil, model.YAMLErrors(name, err)
 	}
 	items := alarmNodes(&root)
 	nodes := make([]*yaml.Node, len(f.Alarms))
@@ -313,35 +295,6 @@ func loadDefs(data []byte, name string) ([]Definition, []*yaml.Node, error) {
 func locateAny(e *model.ConfigError, s srcLoc) {
 	n, _ := s.node.(*yaml.Node)
 	locate(e, s.file, n)
-}
-
-// yamlErrors converts a yaml.v3 error (syntax or type errors) into
-// ConfigErrors with line numbers.
-func yamlErrors(name string, err error) error {
-	var msgs []string
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
-	var errs model.ConfigErrors
-	for _, m := range msgs {
-		e := &model.ConfigError{File: name, Msg: m}
-		if sm := lineRe.FindStringSubmatch(m); sm != nil {
-			e.Line, _ = strconv.Atoi(sm[1])
-			e.Msg = sm[2]
-		}
-		if i := strings.Index(e.Msg, "field "); i >= 0 && strings.Contains(e.Msg, "not found in type") {
-			f := strings.Fields(e.Msg[i+len("field "):])
-			if len(f) > 0 {
-				e.Field = f[0]
-				e.Msg = "unknown field"
-			}
-		}
-		errs = append(errs, e)
-	}
-	return errs
 }
 
 // alarmNodes returns the mapping node of every entry of the alarms list.
@@ -627,15 +580,6 @@ func clonePtr[T any](p *T) *T {
 	}
 	v := *p
 	return &v
-}
-
-// UnmarshalYAML parses a duration string, reporting the line of a bad one
-// (as a yaml type error, so every bad value of a file is reported).
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if err := d.UnmarshalText([]byte(n.Value)); err != nil || n.Kind != yaml.ScalarNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: invalid duration %q (want e.g. 5s, 10m)", n.Line, n.Value)}}
-	}
-	return nil
 }
 
 // UnmarshalYAML parses a priority name or number, reporting the line of a

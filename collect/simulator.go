@@ -31,17 +31,7 @@ const (
 )
 
 // Duration is a time.Duration that reads "1s", "250ms" from YAML.
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: invalid duration %q", n.Line, n.Value)
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = model.Duration
 
 // SimStep is one step of a WaveSteps point.
 type SimStep struct {
@@ -97,7 +87,7 @@ func ParseSimConfig(b []byte, file string) (*SimConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && err != io.EOF {
-		return nil, &model.ConfigError{File: file, Msg: err.Error()}
+		return nil, model.YAMLErrors(file, err)
 	}
 	if err := c.Validate(); err != nil {
 		for _, ce := range model.AsConfigErrors(err) {

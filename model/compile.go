@@ -34,7 +34,7 @@ func ParseModel(b []byte, file string) (*Model, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&m); err != nil && err != io.EOF {
-		return nil, yamlError(file, err)
+		return nil, YAMLErrors(file, err)
 	}
 	return &m, nil
 }

@@ -366,7 +366,7 @@ func ParsePointTableYAML(b []byte, file string) (*PointTable, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&yt); err != nil && err != io.EOF {
-		return nil, yamlError(file, err)
+		return nil, YAMLErrors(file, err)
 	}
 	t := &PointTable{Channel: yt.Channel}
 	var errs ConfigErrors
@@ -390,7 +390,7 @@ func ParsePointTableYAML(b []byte, file string) (*PointTable, error) {
 				}
 			}
 			if err := n.Decode(&yp); err != nil {
-				errs = append(errs, yamlError(file, err).(ConfigErrors)...)
+				errs = append(errs, YAMLErrors(file, err)...)
 				continue
 			}
 			bad := func(field, v, msg string) {
@@ -436,35 +436,6 @@ func ParsePointTableYAML(b []byte, file string) (*PointTable, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-// yamlError converts a yaml decoding error to ConfigErrors with lines.
-func yamlError(file string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		var errs ConfigErrors
-		for _, e := range te.Errors {
-			errs = append(errs, yamlMsg(file, e))
-		}
-		return errs
-	}
-	return ConfigErrors{yamlMsg(file, err.Error())}
-}
-
-// yamlMsg parses "yaml: line 3: field x not found in type ..." into a ConfigError.
-func yamlMsg(file, msg string) *ConfigError {
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	ce := &ConfigError{File: file, Msg: msg}
-	if strings.HasPrefix(msg, "line ") {
-		rest := msg[5:]
-		if i := strings.IndexByte(rest, ':'); i > 0 {
-			if n, err := strconv.Atoi(rest[:i]); err == nil {
-				ce.Line = n
-				ce.Msg = strings.TrimSpace(rest[i+1:])
-			}
-		}
-	}
-	return ce
 }
 
 // Mapping is one row of a protocol mapping file (telemetry_mapping.csv and

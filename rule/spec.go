@@ -335,7 +335,7 @@ func LoadFile(path string) ([]Spec, error) {
 func Parse(data []byte, file string) ([]Spec, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, invalid(model.ConfigErrors{yamlError(file, err)})
+		return nil, invalid(model.YAMLErrors(file, err))
 	}
 	var errs model.ConfigErrors
 	d := &decoder{file: file, errs: &errs}
@@ -383,21 +383,6 @@ func Parse(data []byte, file string) ([]Spec, error) {
 		return nil, invalid(errs)
 	}
 	return specs, nil
-}
-
-func yamlError(file string, err error) *model.ConfigError {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	ce := &model.ConfigError{File: file, Msg: msg}
-	// yaml.v3 reports "line N: ..." for syntax errors.
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, after, ok := strings.Cut(rest, ":"); ok {
-			if l, err := strconv.Atoi(n); err == nil {
-				ce.Line, ce.Msg = l, strings.TrimSpace(after)
-			}
-		}
-	}
-	return ce
 }
 
 type decoder struct {

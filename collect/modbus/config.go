@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -199,15 +198,7 @@ func ParseConfig(file string, b []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			var errs model.ConfigErrors
-			for _, m := range te.Errors {
-				errs = append(errs, &model.ConfigError{File: file, Msg: m})
-			}
-			return c, errs
-		}
-		return c, &model.ConfigError{File: file, Msg: err.Error()}
+		return c, model.YAMLErrors(file, err)
 	}
 	c.file = file
 	for i := range c.Mappings {
