@@ -21,6 +21,23 @@ func (e *Engine) lookup(id string) (*tables, int32, error) {
 	return e.t, ci, nil
 }
 
+// operate runs an operator operation on alarm id under the engine lock;
+// when op succeeds the alarm's state is journaled and the journal flushed.
+func (e *Engine) operate(id string, op func(t *tables, ci int32, c *cond) error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ci, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	if err := op(t, ci, &t.conds[ci]); err != nil {
+		return err
+	}
+	e.touch(t, ci)
+	e.flushJournal()
+	return nil
+}
+
 func invalid(id string, st State, op string) error {
 	return fmt.Errorf("%w: cannot %s alarm %q in state %s", ErrInvalidTransition, op, id, st)
 }
@@ -30,55 +47,41 @@ func invalid(id string, st State, op string) error {
 // (latched alarms: latched, waiting for Reset). Acknowledging any other
 // state returns ErrInvalidTransition.
 func (e *Engine) Ack(id, user, comment string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, ci, err := e.lookup(id)
-	if err != nil {
-		return err
-	}
-	c := &t.conds[ci]
-	l := &c.life
-	now := time.Now().UnixNano()
-	switch l.State {
-	case StateUnacked:
-		l.State = StateAcked
-	case StateRTNUnacked:
-		if t.defs[c.def].def.Latched {
-			l.State = StateLatched
-		} else {
-			l.State = StateNormal
+	return e.operate(id, func(t *tables, ci int32, c *cond) error {
+		l := &c.life
+		now := time.Now().UnixNano()
+		switch l.State {
+		case StateUnacked:
+			l.State = StateAcked
+		case StateRTNUnacked:
+			if t.defs[c.def].def.Latched {
+				l.State = StateLatched
+			} else {
+				l.State = StateNormal
+			}
+		default:
+			return invalid(id, l.State, "acknowledge")
 		}
-	default:
-		return invalid(id, l.State, "acknowledge")
-	}
-	l.AckedAt = now
-	e.kpi.acks++
-	e.emit(t, c, model.EventAlarmAcked, now, "", "user", user, "comment", comment)
-	e.touch(t, ci)
-	e.flushJournal()
-	return nil
+		l.AckedAt = now
+		e.kpi.acks++
+		e.emit(t, c, model.EventAlarmAcked, now, "", "user", user, "comment", comment)
+		return nil
+	})
 }
 
 // Reset returns a latched alarm that cleared and was acknowledged to
 // normal. Any other state returns ErrInvalidTransition (an unacknowledged
 // latched alarm must be acknowledged first; an active one cannot be reset).
 func (e *Engine) Reset(id, user, comment string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, ci, err := e.lookup(id)
-	if err != nil {
-		return err
-	}
-	c := &t.conds[ci]
-	if c.life.State != StateLatched {
-		return invalid(id, c.life.State, "reset")
-	}
-	now := time.Now().UnixNano()
-	c.life.State = StateNormal
-	e.emit(t, c, model.EventAlarmReset, now, "", "user", user, "comment", comment)
-	e.touch(t, ci)
-	e.flushJournal()
-	return nil
+	return e.operate(id, func(t *tables, ci int32, c *cond) error {
+		if c.life.State != StateLatched {
+			return invalid(id, c.life.State, "reset")
+		}
+		now := time.Now().UnixNano()
+		c.life.State = StateNormal
+		e.emit(t, c, model.EventAlarmReset, now, "", "user", user, "comment", comment)
+		return nil
+	})
 }
 
 // Shelve takes an alarm off the operator's list. With oneShot the alarm is
@@ -87,95 +90,74 @@ func (e *Engine) Reset(id, user, comment string) error {
 // still evaluated; when shelving ends an alarm that is active is
 // annunciated again.
 func (e *Engine) Shelve(id, user string, oneShot bool, d time.Duration, reason string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, ci, err := e.lookup(id)
-	if err != nil {
-		return err
-	}
-	c := &t.conds[ci]
-	l := &c.life
-	switch {
-	case l.OOS:
-		return fmt.Errorf("%w: alarm %q is out of service", ErrInvalidTransition, id)
-	case l.Shelved != ShelveNone:
-		return fmt.Errorf("%w: alarm %q is already shelved", ErrInvalidTransition, id)
-	case oneShot && !l.Active:
-		return fmt.Errorf("%w: one-shot shelving needs an active alarm; %q is not active", ErrInvalidTransition, id)
-	case !oneShot && (d <= 0 || d > e.cfg.maxShelve):
-		return fmt.Errorf("%w: shelve duration %v must be within (0, %v]", ErrInvalidTransition, d, e.cfg.maxShelve)
-	}
-	now := time.Now().UnixNano()
-	e.enterSuppression(t, c, now)
-	l.ShelvedBy, l.ShelveReason = user, reason
-	until := ""
-	if oneShot {
-		l.Shelved = ShelveOneShot
-	} else {
-		l.Shelved, l.ShelvedUntil = ShelveTimed, now+int64(d)
-		until = time.Unix(0, l.ShelvedUntil).UTC().Format(time.RFC3339Nano)
-	}
-	e.emit(t, c, model.EventAlarmShelved, now, "", "user", user, "reason", reason, "shelve", string(l.Shelved), "until", until)
-	e.touch(t, ci)
-	e.flushJournal()
-	return nil
+	return e.operate(id, func(t *tables, ci int32, c *cond) error {
+		l := &c.life
+		switch {
+		case l.OOS:
+			return fmt.Errorf("%w: alarm %q is out of service", ErrInvalidTransition, id)
+		case l.Shelved != ShelveNone:
+			return fmt.Errorf("%w: alarm %q is already shelved", ErrInvalidTransition, id)
+		case oneShot && !l.Active:
+			return fmt.Errorf("%w: one-shot shelving needs an active alarm; %q is not active", ErrInvalidTransition, id)
+		case !oneShot && (d <= 0 || d > e.cfg.maxShelve):
+			return fmt.Errorf("%w: shelve duration %v must be within (0, %v]", ErrInvalidTransition, d, e.cfg.maxShelve)
+		}
+		now := time.Now().UnixNano()
+		e.enterSuppression(t, c, now)
+		l.ShelvedBy, l.ShelveReason = user, reason
+		until := ""
+		if oneShot {
+			l.Shelved = ShelveOneShot
+		} else {
+			l.Shelved, l.ShelvedUntil = ShelveTimed, now+int64(d)
+			until = time.Unix(0, l.ShelvedUntil).UTC().Format(time.RFC3339Nano)
+		}
+		e.emit(t, c, model.EventAlarmShelved, now, "", "user", user, "reason", reason, "shelve", string(l.Shelved), "until", until)
+		return nil
+	})
 }
 
 // Unshelve ends shelving; an alarm that is active is annunciated again.
 func (e *Engine) Unshelve(id, user, reason string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, ci, err := e.lookup(id)
-	if err != nil {
-		return err
-	}
-	c := &t.conds[ci]
-	l := &c.life
-	if l.Shelved == ShelveNone {
-		return fmt.Errorf("%w: alarm %q is not shelved", ErrInvalidTransition, id)
-	}
-	now := time.Now().UnixNano()
-	l.Shelved, l.ShelvedUntil, l.ShelvedBy, l.ShelveReason = ShelveNone, 0, "", ""
-	e.emit(t, c, model.EventAlarmUnshelved, now, "", "user", user, "reason", reason)
-	e.leaveSuppression(t, ci, now, "unshelved")
-	e.touch(t, ci)
-	e.flushJournal()
-	return nil
+	return e.operate(id, func(t *tables, ci int32, c *cond) error {
+		l := &c.life
+		if l.Shelved == ShelveNone {
+			return fmt.Errorf("%w: alarm %q is not shelved", ErrInvalidTransition, id)
+		}
+		now := time.Now().UnixNano()
+		l.Shelved, l.ShelvedUntil, l.ShelvedBy, l.ShelveReason = ShelveNone, 0, "", ""
+		e.emit(t, c, model.EventAlarmUnshelved, now, "", "user", user, "reason", reason)
+		e.leaveSuppression(t, ci, now, "unshelved")
+		return nil
+	})
 }
 
 // SetOutOfService takes an alarm out of service (oos true) for maintenance
 // or returns it to service. Out of service alarms are evaluated but never
 // annunciated; on return to service an active alarm is annunciated.
 func (e *Engine) SetOutOfService(id, user string, oos bool, reason string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, ci, err := e.lookup(id)
-	if err != nil {
-		return err
-	}
-	c := &t.conds[ci]
-	l := &c.life
-	if l.OOS == oos {
-		if oos {
-			return fmt.Errorf("%w: alarm %q is already out of service", ErrInvalidTransition, id)
+	return e.operate(id, func(t *tables, ci int32, c *cond) error {
+		l := &c.life
+		if l.OOS == oos {
+			if oos {
+				return fmt.Errorf("%w: alarm %q is already out of service", ErrInvalidTransition, id)
+			}
+			return fmt.Errorf("%w: alarm %q is in service", ErrInvalidTransition, id)
 		}
-		return fmt.Errorf("%w: alarm %q is in service", ErrInvalidTransition, id)
-	}
-	now := time.Now().UnixNano()
-	if oos {
-		e.enterSuppression(t, c, now)
-		// shelving ends with out of service
-		l.Shelved, l.ShelvedUntil, l.ShelvedBy, l.ShelveReason = ShelveNone, 0, "", ""
-		l.OOS, l.OOSBy = true, user
-		e.emit(t, c, EventAlarmOutOfService, now, "", "user", user, "reason", reason)
-	} else {
-		l.OOS, l.OOSBy = false, ""
-		e.emit(t, c, EventAlarmInService, now, "", "user", user, "reason", reason)
-		e.leaveSuppression(t, ci, now, "returned to service")
-	}
-	e.touch(t, ci)
-	e.flushJournal()
-	return nil
+		now := time.Now().UnixNano()
+		if oos {
+			e.enterSuppression(t, c, now)
+			// shelving ends with out of service
+			l.Shelved, l.ShelvedUntil, l.ShelvedBy, l.ShelveReason = ShelveNone, 0, "", ""
+			l.OOS, l.OOSBy = true, user
+			e.emit(t, c, EventAlarmOutOfService, now, "", "user", user, "reason", reason)
+		} else {
+			l.OOS, l.OOSBy = false, ""
+			e.emit(t, c, EventAlarmInService, now, "", "user", user, "reason", reason)
+			e.leaveSuppression(t, ci, now, "returned to service")
+		}
+		return nil
+	})
 }
 
 func (e *Engine) flushJournal() {
