@@ -624,43 +624,40 @@ func (db *DB) closeFiles() {
 // start launches the background goroutines.
 func (db *DB) start() {
 	if db.wal != nil && db.cfg.sync == SyncInterval {
-		db.wg.Add(1)
-		go func() {
-			defer db.wg.Done()
-			t := time.NewTicker(db.cfg.syncInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-db.stop:
-					return
-				case <-t.C:
-					// fsync outside wmu so writers are not held up; a
-					// segment rotated meanwhile was synced by rotate.
-					db.wmu.Lock()
-					f := db.wal.f
-					db.wmu.Unlock()
-					if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-						db.log.Error("history: wal fsync", "err", err)
-					}
-				}
+		db.every(db.cfg.syncInterval, nil, func() {
+			// fsync outside wmu so writers are not held up; a segment
+			// rotated meanwhile was synced by rotate.
+			db.wmu.Lock()
+			f := db.wal.f
+			db.wmu.Unlock()
+			if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+				db.log.Error("history: wal fsync", "err", err)
 			}
-		}()
+		})
 	}
+	db.every(db.cfg.flushInterval, db.flushCh, func() {
+		if err := db.maintain(context.Background()); err != nil {
+			db.log.Error("history: background maintenance", "err", err)
+		}
+	})
+}
+
+// every runs fn in a goroutine every interval, and whenever wake fires,
+// until Close.
+func (db *DB) every(interval time.Duration, wake <-chan struct{}, fn func()) {
 	db.wg.Add(1)
 	go func() {
 		defer db.wg.Done()
-		t := time.NewTicker(db.cfg.flushInterval)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-db.stop:
 				return
 			case <-t.C:
-			case <-db.flushCh:
+			case <-wake:
 			}
-			if err := db.maintain(context.Background()); err != nil {
-				db.log.Error("history: background maintenance", "err", err)
-			}
+			fn()
 		}
 	}()
 }
