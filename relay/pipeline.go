@@ -152,28 +152,33 @@ func (p *Pipeline) format(b Batch) ([]Message, error) {
 	var bad int
 	var firstErr error
 	var filtered uint64
+	// add formats one item into the arena and, when it formats, appends its
+	// message with the payload just written.
+	add := func(m Message, appendTo func([]byte) ([]byte, error)) {
+		start := len(arena)
+		var err error
+		if arena, err = appendTo(arena); err != nil {
+			arena = arena[:start]
+			bad++
+			if firstErr == nil {
+				firstErr = err
+			}
+			return
+		}
+		m.Payload = arena[start:len(arena):len(arena)]
+		msgs = append(msgs, m)
+	}
 	if p.cfg.noSamples {
 		filtered += uint64(len(b.Samples))
 	} else {
 		for i := range b.Samples {
-			s := &b.Samples[i]
+			s := b.Samples[i]
 			if !p.cfg.points.match(s.Point) {
 				filtered++
 				continue
 			}
-			start := len(arena)
-			var err error
-			arena, err = p.cfg.formatter.AppendSample(arena, *s)
-			if err != nil {
-				arena = arena[:start]
-				bad++
-				if firstErr == nil {
-					firstErr = err
-				}
-				continue
-			}
-			msgs = append(msgs, Message{Kind: KindSample, Point: s.Point, Value: s.Value, Quality: s.Quality,
-				Time: s.Time, Key: s.Point, Payload: arena[start:len(arena):len(arena)]})
+			add(Message{Kind: KindSample, Point: s.Point, Value: s.Value, Quality: s.Quality, Time: s.Time, Key: s.Point},
+				func(dst []byte) ([]byte, error) { return p.cfg.formatter.AppendSample(dst, s) })
 		}
 	}
 	if p.cfg.noEvents {
@@ -185,23 +190,12 @@ func (p *Pipeline) format(b Batch) ([]Message, error) {
 				filtered++
 				continue
 			}
-			start := len(arena)
-			var err error
-			arena, err = p.cfg.formatter.AppendEvent(arena, *e)
-			if err != nil {
-				arena = arena[:start]
-				bad++
-				if firstErr == nil {
-					firstErr = err
-				}
-				continue
-			}
 			key := e.Point
 			if key == "" {
 				key = e.Source
 			}
-			msgs = append(msgs, Message{Kind: KindEvent, Point: e.Point, Event: e.Kind, Time: e.Time,
-				Key: key, Payload: arena[start:len(arena):len(arena)]})
+			add(Message{Kind: KindEvent, Point: e.Point, Event: e.Kind, Time: e.Time, Key: key},
+				func(dst []byte) ([]byte, error) { return p.cfg.formatter.AppendEvent(dst, *e) })
 		}
 	}
 	// A payload appended after arena grew was copied into the new array;
