@@ -174,6 +174,19 @@ func (s *Server) extRoutes() []Route {
 	}
 }
 
+// capability runs fn on the optional capability C of a backend from p, or
+// fails with ErrNotConfigured and the missing message, which the error
+// mapping answers with 501.
+func capability[B, C any](p *pool[B], missing string, fn func(C) error) error {
+	return p.do(func(b B) error {
+		c, ok := any(b).(C)
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrNotConfigured, missing)
+		}
+		return fn(c)
+	})
+}
+
 // ---- alarms ----
 
 type alarmList struct {
@@ -311,11 +324,7 @@ func (s *Server) alarmOp(op string) func(http.ResponseWriter, *http.Request) {
 			return
 		}
 		user := principalOf(r.Context()).name
-		err := s.ext.alarms.do(func(a Alarms) error {
-			o, ok := a.(AlarmOperator)
-			if !ok {
-				return fmt.Errorf("%w: the alarm backend has no operator capability", ErrNotConfigured)
-			}
+		err := capability(s.ext.alarms, "the alarm backend has no operator capability", func(o AlarmOperator) error {
 			switch op {
 			case "ack":
 				return o.Ack(id, user, req.Comment)
@@ -396,16 +405,6 @@ func (s *Server) alarmKPIs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, k)
 }
 
-func (s *Server) alarmDefs(fn func(AlarmDefinitions) error) error {
-	return s.ext.alarms.do(func(a Alarms) error {
-		d, ok := a.(AlarmDefinitions)
-		if !ok {
-			return fmt.Errorf("%w: the alarm backend has no definition management", ErrNotConfigured)
-		}
-		return fn(d)
-	})
-}
-
 type alarmDefList struct {
 	Count       int                `json:"count"`
 	Definitions []alarm.Definition `json:"definitions"`
@@ -417,7 +416,7 @@ func (s *Server) listAlarmDefs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out []alarm.Definition
-	if err := s.alarmDefs(func(d AlarmDefinitions) error { out = d.Definitions(); return nil }); err != nil {
+	if err := capability(s.ext.alarms, "the alarm backend has no definition management", func(d AlarmDefinitions) error { out = d.Definitions(); return nil }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -434,7 +433,7 @@ func (s *Server) getAlarmDef(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out alarm.Definition
-	if err := s.alarmDefs(func(d AlarmDefinitions) (err error) { out, err = d.Definition(id); return }); err != nil {
+	if err := capability(s.ext.alarms, "the alarm backend has no definition management", func(d AlarmDefinitions) (err error) { out, err = d.Definition(id); return }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -452,7 +451,7 @@ func (s *Server) createAlarmDef(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := principalOf(r.Context()).name
-	if err := s.alarmDefs(func(d AlarmDefinitions) error { return d.AddDefinition(def, user) }); err != nil {
+	if err := capability(s.ext.alarms, "the alarm backend has no definition management", func(d AlarmDefinitions) error { return d.AddDefinition(def, user) }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -474,7 +473,7 @@ func (s *Server) updateAlarmDef(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := principalOf(r.Context()).name
-	if err := s.alarmDefs(func(d AlarmDefinitions) error { return d.UpdateDefinition(def, user) }); err != nil {
+	if err := capability(s.ext.alarms, "the alarm backend has no definition management", func(d AlarmDefinitions) error { return d.UpdateDefinition(def, user) }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -488,7 +487,7 @@ func (s *Server) deleteAlarmDef(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := principalOf(r.Context()).name
-	if err := s.alarmDefs(func(d AlarmDefinitions) error { return d.RemoveDefinition(id, user) }); err != nil {
+	if err := capability(s.ext.alarms, "the alarm backend has no definition management", func(d AlarmDefinitions) error { return d.RemoveDefinition(id, user) }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -532,16 +531,6 @@ func (s *Server) getRule(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) ruleEditor(fn func(RuleEditor) error) error {
-	return s.ext.rules.do(func(rs Rules) error {
-		e, ok := rs.(RuleEditor)
-		if !ok {
-			return fmt.Errorf("%w: the rule backend cannot edit rules", ErrNotConfigured)
-		}
-		return fn(e)
-	})
-}
-
 func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
 	var spec rule.Spec
 	if err := firstErr(noQuery(r), decodeJSON(r, &spec)); err != nil {
@@ -552,7 +541,7 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := s.ruleEditor(func(e RuleEditor) error { return e.Add(spec) }); err != nil {
+	if err := capability(s.ext.rules, "the rule backend cannot edit rules", func(e RuleEditor) error { return e.Add(spec) }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -573,7 +562,7 @@ func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("body id %q does not match the path id %q", spec.ID, id))
 		return
 	}
-	if err := s.ruleEditor(func(e RuleEditor) error { return e.Update(spec) }); err != nil {
+	if err := capability(s.ext.rules, "the rule backend cannot edit rules", func(e RuleEditor) error { return e.Update(spec) }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -586,7 +575,7 @@ func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := s.ruleEditor(func(e RuleEditor) error { return e.Remove(id) }); err != nil {
+	if err := capability(s.ext.rules, "the rule backend cannot edit rules", func(e RuleEditor) error { return e.Remove(id) }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -605,11 +594,7 @@ func (s *Server) toggleRule(enable bool) func(http.ResponseWriter, *http.Request
 			writeError(w, err)
 			return
 		}
-		err := s.ext.rules.do(func(rs Rules) error {
-			t, ok := rs.(RuleToggler)
-			if !ok {
-				return fmt.Errorf("%w: the rule backend cannot enable or disable rules", ErrNotConfigured)
-			}
+		err := capability(s.ext.rules, "the rule backend cannot enable or disable rules", func(t RuleToggler) error {
 			if enable {
 				return t.Enable(id)
 			}
@@ -645,11 +630,7 @@ func (s *Server) dryRunRule(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var out rule.DryRunResult
-	err := s.ext.rules.do(func(rs Rules) (err error) {
-		d, ok := rs.(RuleDryRunner)
-		if !ok {
-			return fmt.Errorf("%w: the rule backend has no dry run", ErrNotConfigured)
-		}
+	err := capability(s.ext.rules, "the rule backend has no dry run", func(d RuleDryRunner) (err error) {
 		out, err = d.DryRun(id, req.Values)
 		return err
 	})
@@ -660,16 +641,6 @@ func (s *Server) dryRunRule(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) ruleStatser(fn func(RuleStatser) error) error {
-	return s.ext.rules.do(func(rs Rules) error {
-		st, ok := rs.(RuleStatser)
-		if !ok {
-			return fmt.Errorf("%w: the rule backend keeps no statistics", ErrNotConfigured)
-		}
-		return fn(st)
-	})
-}
-
 func (s *Server) ruleStats(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := firstErr(checkID("rule id", id), noQuery(r)); err != nil {
@@ -677,7 +648,7 @@ func (s *Server) ruleStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out rule.Stats
-	if err := s.ruleStatser(func(st RuleStatser) (err error) { out, err = st.RuleStats(id); return }); err != nil {
+	if err := capability(s.ext.rules, "the rule backend keeps no statistics", func(st RuleStatser) (err error) { out, err = st.RuleStats(id); return }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -695,7 +666,7 @@ func (s *Server) allRuleStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out []rule.Stats
-	if err := s.ruleStatser(func(st RuleStatser) error { out = st.Stats(); return nil }); err != nil {
+	if err := capability(s.ext.rules, "the rule backend keeps no statistics", func(st RuleStatser) error { out = st.Stats(); return nil }); err != nil {
 		writeError(w, err)
 		return
 	}
