@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -212,48 +213,20 @@ func ParseConfig(file string, b []byte) (Config, error) {
 
 func (c *Config) withDefaults() Config {
 	d := *c
-	if d.Transport == "" {
-		d.Transport = TransportTCP
-	}
-	if d.Timeout == 0 {
-		d.Timeout = DefaultTimeout
-	}
-	if d.RecoveryTimeout == 0 {
-		d.RecoveryTimeout = d.Timeout
-	}
-	if d.Interval == 0 {
-		d.Interval = DefaultInterval
-	}
-	if d.StaleAfter == 0 {
-		d.StaleAfter = DefaultStaleAfter
-	}
-	if d.BackoffMin == 0 {
-		d.BackoffMin = DefaultBackoffMin
-	}
-	if d.BackoffMax == 0 {
-		d.BackoffMax = DefaultBackoffMax
-	}
-	if d.BusyRetries == 0 {
-		d.BusyRetries = DefaultBusyRetries
-	}
-	if d.BusyBackoff == 0 {
-		d.BusyBackoff = DefaultBusyBackoff
-	}
-	if d.ReprobeInterval == 0 {
-		d.ReprobeInterval = DefaultReprobe
-	}
-	if d.Serial.BaudRate == 0 {
-		d.Serial.BaudRate = 9600
-	}
-	if d.Serial.DataBits == 0 {
-		d.Serial.DataBits = 8
-	}
-	if d.Serial.Parity == "" {
-		d.Serial.Parity = "E"
-	}
-	if d.Serial.StopBits == 0 {
-		d.Serial.StopBits = 1
-	}
+	d.Transport = cmp.Or(d.Transport, TransportTCP)
+	d.Timeout = cmp.Or(d.Timeout, DefaultTimeout)
+	d.RecoveryTimeout = cmp.Or(d.RecoveryTimeout, d.Timeout)
+	d.Interval = cmp.Or(d.Interval, DefaultInterval)
+	d.StaleAfter = cmp.Or(d.StaleAfter, DefaultStaleAfter)
+	d.BackoffMin = cmp.Or(d.BackoffMin, DefaultBackoffMin)
+	d.BackoffMax = cmp.Or(d.BackoffMax, DefaultBackoffMax)
+	d.BusyRetries = cmp.Or(d.BusyRetries, DefaultBusyRetries)
+	d.BusyBackoff = cmp.Or(d.BusyBackoff, DefaultBusyBackoff)
+	d.ReprobeInterval = cmp.Or(d.ReprobeInterval, DefaultReprobe)
+	d.Serial.BaudRate = cmp.Or(d.Serial.BaudRate, 9600)
+	d.Serial.DataBits = cmp.Or(d.Serial.DataBits, 8)
+	d.Serial.Parity = cmp.Or(d.Serial.Parity, "E")
+	d.Serial.StopBits = cmp.Or(d.Serial.StopBits, 1)
 	return d
 }
 
