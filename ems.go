@@ -79,7 +79,8 @@ const (
 
 // New builds an EMS from options. Without options it has no collector, the
 // default alarm and rule engines with no definitions, an in-memory history
-// store, no relay and no gateway.
+// store, no relay and no gateway. When New fails it closes what it created
+// and leaves the collectors and relays it was given open.
 func New(opts ...Option) (*EMS, error) {
 	cfg := config{queues: map[string]queueConf{}, tick: 100 * time.Millisecond, restartMin: time.Second, restartMax: time.Minute}
 	for _, o := range opts {
@@ -98,7 +99,7 @@ func New(opts ...Option) (*EMS, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			e.closeComponents()
+			e.releaseDefaults()
 		}
 	}()
 	for _, t := range cfg.tables {
@@ -555,10 +556,16 @@ func (e *EMS) Close() error {
 	return e.closeErr
 }
 
-func (e *EMS) closeComponents() {
-	e.closeMu.Lock()
-	defer e.closeMu.Unlock()
-	e.closeComponentsLocked()
+// releaseDefaults undoes a New that failed: it closes what New created
+// (the default components, the gateway listener) and leaves the caller's
+// collectors and relays alone, so they can be passed to New again.
+func (e *EMS) releaseDefaults() {
+	if e.gwLn != nil {
+		_ = e.gwLn.Close()
+	}
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		_ = e.closers[i].Close()
+	}
 }
 
 func (e *EMS) closeComponentsLocked() {
