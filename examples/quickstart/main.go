@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -127,9 +126,10 @@ func run(ctx context.Context, out io.Writer, duration, every time.Duration, data
 	// operations need the operator key, rule and definition changes the
 	// admin key. The keys are made up at start and printed below.
 	var opKey, adminKey string
+	var gw []gateway.Option
 	if httpAddr != "" {
 		opKey, adminKey = randomKey(), randomKey()
-		gw := []gateway.Option{
+		gw = []gateway.Option{
 			gateway.WithAnonymous(gateway.RoleViewer),
 			gateway.WithAPIKey("operator", opKey, gateway.RoleOperator),
 			gateway.WithAPIKey("admin", adminKey, gateway.RoleAdmin),
@@ -137,10 +137,9 @@ func run(ctx context.Context, out io.Writer, duration, every time.Duration, data
 		opts = append(opts, ems.WithGateway(httpAddr, gw...))
 	}
 	e, err := ems.New(opts...)
-	if err != nil && httpAddr != "" && strings.Contains(err.Error(), "address already in use") {
+	if httpAddr != "" && errors.Is(err, syscall.EADDRINUSE) {
 		fmt.Fprintf(out, "%s is in use; serving the API on a free port instead\n", httpAddr)
-		opts[len(opts)-1] = ems.WithGateway("127.0.0.1:0", gateway.WithAnonymous(gateway.RoleViewer),
-			gateway.WithAPIKey("operator", opKey, gateway.RoleOperator), gateway.WithAPIKey("admin", adminKey, gateway.RoleAdmin))
+		opts[len(opts)-1] = ems.WithGateway("127.0.0.1:0", gw...)
 		e, err = ems.New(opts...)
 	}
 	if err != nil {
