@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/voltage-ems/ems"
 	"github.com/voltage-ems/ems/alarm"
 	"github.com/voltage-ems/ems/collect"
+	"github.com/voltage-ems/ems/gateway"
 	"github.com/voltage-ems/ems/model"
 	"github.com/voltage-ems/ems/relay"
 	"github.com/voltage-ems/ems/rule"
@@ -374,5 +377,41 @@ func TestEventSubscriberDropsOldest(t *testing.T) {
 	stop()
 	if _, open := <-slow; open {
 		t.Fatal("channel open after cancel")
+	}
+}
+
+type closeCounter struct {
+	slowRelay
+	closed atomic.Int32
+}
+
+func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
+
+// TestFailedNewLeavesCallerPartsOpen: when New fails (here: the gateway's
+// port is taken) the relay it was given is not closed, so the caller can
+// retry New with it.
+func TestFailedNewLeavesCallerPartsOpen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	r := &closeCounter{}
+	_, err = ems.New(ems.WithRelay("up", r), ems.WithGateway(ln.Addr().String(), gateway.WithAnonymous(gateway.RoleViewer)))
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("New with a busy port = %v, want EADDRINUSE", err)
+	}
+	if r.closed.Load() != 0 {
+		t.Fatal("failed New closed the caller's relay")
+	}
+	e, err := ems.New(ems.WithRelay("up", r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r.closed.Load() != 1 {
+		t.Fatalf("Close closed the relay %d times, want 1", r.closed.Load())
 	}
 }
