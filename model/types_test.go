@@ -74,3 +74,41 @@ func TestChannelPointID(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseScalars: the small parsers never panic, and what they accept
+// formats back to a form they accept again with the same result.
+func FuzzParseScalars(f *testing.F) {
+	for _, s := range []string{"T", "yc", "bad:comm_failure", "uncertain:stale", "uint16", "float", "critical", "ch1.A.3", "a.b.c.T.7", "", ":"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if k, err := ParseKind(s); err == nil {
+			if k2, err := ParseKind(k.String()); err != nil || k2 != k {
+				t.Errorf("kind %q -> %v -> %v, %v", s, k, k2, err)
+			}
+		}
+		if q, err := ParseQuality(s); err == nil {
+			if q2, err := ParseQuality(q.String()); err != nil || q2 != q {
+				t.Errorf("quality %q -> %v -> %v, %v", s, q, q2, err)
+			}
+		}
+		if d, err := ParseDataType(s); err == nil {
+			if d2, err := ParseDataType(d.String()); err != nil || d2 != d {
+				t.Errorf("data type %q -> %v -> %v, %v", s, d, d2, err)
+			}
+		}
+		if v, err := ParseSeverity(s); err == nil {
+			if v2, err := ParseSeverity(v.String()); err != nil || v2 != v {
+				t.Errorf("severity %q -> %v -> %v, %v", s, v, v2, err)
+			}
+		}
+		if ch, k, id, err := ParseChannelPointID(s); err == nil {
+			if got := ChannelPointID(ch, k, id); got != s {
+				c2, k2, id2, err := ParseChannelPointID(got)
+				if err != nil || c2 != ch || k2 != k || id2 != id {
+					t.Errorf("channel id %q -> %q", s, got)
+				}
+			}
+		}
+	})
+}

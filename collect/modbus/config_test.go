@@ -199,3 +199,24 @@ func FuzzParseMapping(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseConfig: any channel YAML is either rejected with located
+// ConfigErrors or parses into a config whose validation never panics and
+// also reports ConfigErrors.
+func FuzzParseConfig(f *testing.F) {
+	f.Add(channelYAML)
+	f.Add("channel: x\npoll: 1s\n")
+	f.Add("channel: pcs\ntransport: tcp\naddress: 127.0.0.1:502\ninterval: 500ms\nlimits: {max_registers: 200}\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		c, err := ParseConfig("f.yaml", []byte(in))
+		if err != nil {
+			if len(model.AsConfigErrors(err)) == 0 {
+				t.Fatalf("error without location: %v", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil && len(model.AsConfigErrors(err)) == 0 {
+			t.Fatalf("validation error without location: %v", err)
+		}
+	})
+}
