@@ -187,6 +187,24 @@ func capability[B, C any](p *pool[B], missing string, fn func(C) error) error {
 	})
 }
 
+// writeList answers a GET of a whole list without query parameters: fetch
+// fills the list, a nil list is sent as empty, and wrap adds the count.
+func writeList[T any](w http.ResponseWriter, r *http.Request, fetch func(*[]T) error, wrap func([]T) any) {
+	if err := noQuery(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	var out []T
+	if err := fetch(&out); err != nil {
+		writeError(w, err)
+		return
+	}
+	if out == nil {
+		out = []T{}
+	}
+	writeJSON(w, http.StatusOK, wrap(out))
+}
+
 // ---- alarms ----
 
 type alarmList struct {
@@ -411,19 +429,9 @@ type alarmDefList struct {
 }
 
 func (s *Server) listAlarmDefs(w http.ResponseWriter, r *http.Request) {
-	if err := noQuery(r); err != nil {
-		writeError(w, err)
-		return
-	}
-	var out []alarm.Definition
-	if err := capability(s.ext.alarms, "the alarm backend has no definition management", func(d AlarmDefinitions) error { out = d.Definitions(); return nil }); err != nil {
-		writeError(w, err)
-		return
-	}
-	if out == nil {
-		out = []alarm.Definition{}
-	}
-	writeJSON(w, http.StatusOK, alarmDefList{Count: len(out), Definitions: out})
+	writeList(w, r, func(out *[]alarm.Definition) error {
+		return capability(s.ext.alarms, "the alarm backend has no definition management", func(d AlarmDefinitions) error { *out = d.Definitions(); return nil })
+	}, func(out []alarm.Definition) any { return alarmDefList{Count: len(out), Definitions: out} })
 }
 
 func (s *Server) getAlarmDef(w http.ResponseWriter, r *http.Request) {
@@ -502,19 +510,9 @@ type ruleList struct {
 }
 
 func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {
-	if err := noQuery(r); err != nil {
-		writeError(w, err)
-		return
-	}
-	var out []rule.Spec
-	if err := s.ext.rules.do(func(rs Rules) error { out = rs.Rules(); return nil }); err != nil {
-		writeError(w, err)
-		return
-	}
-	if out == nil {
-		out = []rule.Spec{}
-	}
-	writeJSON(w, http.StatusOK, ruleList{Count: len(out), Rules: out})
+	writeList(w, r, func(out *[]rule.Spec) error {
+		return s.ext.rules.do(func(rs Rules) error { *out = rs.Rules(); return nil })
+	}, func(out []rule.Spec) any { return ruleList{Count: len(out), Rules: out} })
 }
 
 func (s *Server) getRule(w http.ResponseWriter, r *http.Request) {
@@ -661,19 +659,9 @@ type statsList struct {
 }
 
 func (s *Server) allRuleStats(w http.ResponseWriter, r *http.Request) {
-	if err := noQuery(r); err != nil {
-		writeError(w, err)
-		return
-	}
-	var out []rule.Stats
-	if err := capability(s.ext.rules, "the rule backend keeps no statistics", func(st RuleStatser) error { out = st.Stats(); return nil }); err != nil {
-		writeError(w, err)
-		return
-	}
-	if out == nil {
-		out = []rule.Stats{}
-	}
-	writeJSON(w, http.StatusOK, statsList{Count: len(out), Stats: out})
+	writeList(w, r, func(out *[]rule.Stats) error {
+		return capability(s.ext.rules, "the rule backend keeps no statistics", func(st RuleStatser) error { *out = st.Stats(); return nil })
+	}, func(out []rule.Stats) any { return statsList{Count: len(out), Stats: out} })
 }
 
 // ---- history ----
